@@ -1,0 +1,115 @@
+/**
+ * The schema of portcullis.yaml (SPEC §2). Every object is strict: an unknown key is an error,
+ * because a typo in a security config (`acess:`) must not silently widen or drop a control.
+ * Sections the gateway does not enforce yet (rules, masking, budgets, alerts) are refused by the
+ * same mechanism rather than accepted and ignored.
+ */
+import { z } from "zod";
+import { parseAddress, parseDuration, parseSize } from "./units.js";
+
+const address = z.string().refine((s) => parseAddress(s) !== undefined, {
+  message: 'expected "host:port"',
+}).transform((s) => parseAddress(s)!);
+
+const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
+  message: 'expected a duration such as "90s", "15m" or "1h"',
+}).transform((s) => parseDuration(s)!);
+
+const size = z.union([
+  z.number().int().positive(),
+  z.string().refine((s) => parseSize(s) !== undefined, { message: 'expected a size such as "64MB"' })
+    .transform((s) => parseSize(s)!),
+]);
+
+const groupList = z.array(z.string().min(1));
+
+const tlsFiles = z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict();
+
+const gateway = z.object({
+  postgres: address.optional(),
+  mysql: address.optional(),
+  ssh: address.optional(),
+  http: address.optional(),
+  tls: tlsFiles.optional(),
+  data_dir: z.string().min(1).default("./.portcullis"),
+  /** Largest single protocol message accepted from either side; larger ones end the session. */
+  max_message_size: size.default(128 * 1024 * 1024),
+  log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+}).strict();
+
+const issuer = z.object({
+  issuer: z.url(),
+  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  groups_claim: z.string().min(1).default("groups"),
+  algorithms: z.array(z.enum([
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519",
+  ])).min(1).default(["RS256", "ES256", "EdDSA"]),
+  max_token_age: duration.optional(),
+  /** Skips OIDC discovery when set; otherwise read from /.well-known/openid-configuration. */
+  jwks_uri: z.url().optional(),
+  clock_tolerance: duration.default(5_000),
+}).strict();
+
+const identity = z.object({
+  issuers: z.array(issuer).default([]),
+  dev_issuer: z.boolean().default(false),
+  admins: groupList.default([]),
+}).strict();
+
+export const TARGET_TLS_MODES = ["disable", "prefer", "require", "verify-full"] as const;
+
+const postgresConnection = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, {
+    message: "expected lowercase letters, digits, '-' or '_' (at most 63)",
+  }),
+  type: z.literal("postgres"),
+  target: z.object({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(5432),
+    database: z.string().min(1),
+    tls: z.enum(TARGET_TLS_MODES).default("prefer"),
+    /** PEM of the CA that signs the target's certificate (for verify-full); usually "${file:...}". */
+    ca: z.string().optional(),
+    /** Name checked against the certificate; defaults to host. */
+    server_name: z.string().optional(),
+    connect_timeout: duration.default(10_000),
+  }).strict(),
+  credentials: z.object({
+    username: z.string().min(1),
+    password: z.string().optional(),
+  }).strict(),
+  access: groupList.min(1, { message: "expected at least one group (nobody could use this connection)" }),
+}).strict();
+
+const connection = z.discriminatedUnion("type", [postgresConnection]);
+
+export const configSchema = z.object({
+  gateway: gateway,
+  store: z.string().regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, {
+    message: 'expected "sqlite:PATH" or "postgres://..."',
+  }).optional(),
+  identity: identity.default({ issuers: [], dev_issuer: false, admins: [] }),
+  connections: z.array(connection).default([]),
+}).strict().superRefine((cfg, ctx) => {
+  const seen = new Map<string, number>();
+  cfg.connections.forEach((c, i) => {
+    const first = seen.get(c.name);
+    if (first !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["connections", i, "name"], message: `duplicate connection name "${c.name}" (first at connections[${first}])` });
+    } else seen.set(c.name, i);
+  });
+  if (cfg.identity.issuers.length === 0 && !cfg.identity.dev_issuer) {
+    ctx.addIssue({ code: "custom", path: ["identity"], message: "no token issuer: configure identity.issuers or set identity.dev_issuer: true" });
+  }
+  for (const key of ["mysql", "ssh"] as const) {
+    if (cfg.gateway[key]) ctx.addIssue({ code: "custom", path: ["gateway", key], message: `the ${key} listener is not available in this version` });
+  }
+  if (cfg.store && !cfg.store.startsWith("sqlite:")) {
+    ctx.addIssue({ code: "custom", path: ["store"], message: "only the embedded sqlite: store is available in this version" });
+  }
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type PostgresConnection = z.infer<typeof postgresConnection>;
+export type ConnectionConfig = z.infer<typeof connection>;
+export type IssuerConfig = z.infer<typeof issuer>;

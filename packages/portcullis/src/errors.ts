@@ -1,0 +1,30 @@
+/**
+ * Typed errors with stable codes. Tests and users match on `code`, never on message text.
+ * Messages must never contain a token, a credential or row data.
+ */
+export type ErrorCode =
+  | "E_CONFIG_INVALID"
+  | "E_TOKEN_INVALID"
+  | "E_TOKEN_EXPIRED"
+  | "E_ACCESS_DENIED"
+  | "E_CONNECTION_UNKNOWN"
+  | "E_TLS_REQUIRED"
+  | "E_PROTOCOL"
+  | "E_MESSAGE_TOO_LARGE"
+  | "E_UPSTREAM_UNAVAILABLE"
+  | "E_UPSTREAM_AUTH"
+  | "E_SESSION_KILLED"
+  | "E_STORE";
+
+export class PortcullisError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = "PortcullisError";
+  }
+}
+
+export function isPortcullisError(err: unknown, code?: ErrorCode): err is PortcullisError {
+  return err instanceof PortcullisError && (code === undefined || err.code === code);
+}
