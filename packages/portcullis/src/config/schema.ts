@@ -21,6 +21,12 @@ const size = z.union([
     .transform((s) => parseSize(s)!),
 ]);
 
+/** A port, also given as a numeric string (what a `${env:PORT}` reference yields). */
+const port = z.preprocess(
+  (v) => (typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v),
+  z.number().int().min(1).max(65535),
+);
+
 const groupList = z.array(z.string().min(1));
 
 const tlsFiles = z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict();
@@ -65,7 +71,7 @@ const postgresConnection = z.object({
   type: z.literal("postgres"),
   target: z.object({
     host: z.string().min(1),
-    port: z.number().int().min(1).max(65535).default(5432),
+    port: port.default(5432),
     database: z.string().min(1),
     tls: z.enum(TARGET_TLS_MODES).default("prefer"),
     /** PEM of the CA that signs the target's certificate (for verify-full); usually "${file:...}". */

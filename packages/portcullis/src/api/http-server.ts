@@ -1,0 +1,29 @@
+/**
+ * The gateway's HTTP listener: health, readiness and Prometheus metrics today; the admin API,
+ * console and HTTP targets mount here in later versions.
+ */
+import Fastify, { type FastifyInstance } from "fastify";
+import type { GatewayContext } from "../core/context.js";
+
+export interface HttpApiOptions {
+  host: string;
+  port: number;
+  /** Readiness: every listener up and the store answering. */
+  ready: () => { ready: boolean; checks: Record<string, boolean> };
+}
+
+export async function startHttpApi(ctx: GatewayContext, opts: HttpApiOptions): Promise<{ app: FastifyInstance; port: number }> {
+  const app = Fastify({ logger: false });
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_req, reply) => {
+    const r = opts.ready();
+    return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? "ready" : "not_ready", checks: r.checks });
+  });
+  app.get("/metrics", async (_req, reply) => {
+    reply.header("content-type", ctx.metrics.registry.contentType);
+    return ctx.metrics.registry.metrics();
+  });
+  await app.listen({ host: opts.host, port: opts.port });
+  const addr = app.server.address();
+  return { app, port: typeof addr === "object" && addr ? addr.port : opts.port };
+}

@@ -1,0 +1,18 @@
+/** The `portcullis` command line: one file per command group. */
+import { Command } from "commander";
+import { registerConfig } from "./config.js";
+import { registerQuickstart } from "./quickstart.js";
+import { registerServe } from "./serve.js";
+import { registerToken } from "./token.js";
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command("portcullis")
+    .description("Identity-aware gateway between AI agents and their data")
+    .version("0.1.0")
+    .showHelpAfterError("(add --help for usage)");
+  registerServe(program);
+  registerConfig(program);
+  registerToken(program);
+  registerQuickstart(program);
+  await program.parseAsync(argv);
+}

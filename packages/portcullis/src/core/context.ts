@@ -1,0 +1,18 @@
+/** What every protocol adapter is handed by the composition root: the core, and nothing else. */
+import type { SecureContext } from "node:tls";
+import type { LoadedConfig } from "../config/load.js";
+import type { TokenVerifier } from "../identity/principal.js";
+import type { Logger } from "./logger.js";
+import type { GatewayMetrics } from "./metrics.js";
+import type { SessionManager } from "./sessions.js";
+
+export interface GatewayContext {
+  /** The config in force; replaced on reload, so read it per use rather than caching it. */
+  config(): LoadedConfig;
+  verifier: TokenVerifier;
+  sessions: SessionManager;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  /** TLS for agent-facing listeners (configured pair, or a generated self-signed one). */
+  serverTls(): SecureContext;
+}

@@ -1,0 +1,336 @@
+/**
+ * PostgreSQL adapter: a listener that speaks the server side of the protocol to agents and the
+ * client side to targets. Per connection: encryption negotiation → startup → the agent's token
+ * as a cleartext password → access check → the gateway's own login to the target with vaulted
+ * credentials → relay through the message stages until either side ends or the core kills it.
+ */
+import { createServer, type Server, type Socket } from "node:net";
+import { TLSSocket } from "node:tls";
+import { authorizeConnection } from "../../core/access.js";
+import type { GatewayContext } from "../../core/context.js";
+import type { Session } from "../../core/sessions.js";
+import type { PostgresConnection } from "../../config/schema.js";
+import { PortcullisError, isPortcullisError } from "../../errors.js";
+import { RUN_CONTEXT_KEYS, type Principal, type RunContext } from "../../identity/principal.js";
+import { CancelKeys } from "./cancel-keys.js";
+import { fatal, sqlstateFor } from "./errors.js";
+import { AUTH, MSG, decodePassword, decodeStartupPacket, encode } from "./messages.js";
+import { HandshakeReader } from "./reader.js";
+import { type MessageStage, Pump } from "./relay.js";
+import { parseStartupOptions } from "./startup-options.js";
+import { cancelUpstream, loginUpstream, type UpstreamSession } from "./upstream.js";
+
+const HANDSHAKE_TIMEOUT_MS = 30_000;
+/** A token is a few KB at most; nothing larger is accepted before authentication. */
+const MAX_HANDSHAKE_MESSAGE = 64 * 1024;
+/** Startup parameters that are the gateway's to set, never the agent's. */
+const RESERVED_PARAMS = new Set(["user", "database", "replication"]);
+/** setTimeout cannot wait longer than this. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface ListenAddress { host: string; port: number }
+
+/** Builds the per-session message stages; later issues add policy, masking, recording here. */
+export type StageFactory = (session: Session, connection: PostgresConnection) => MessageStage[];
+
+export class PostgresListener {
+  private server?: Server;
+  private readonly cancelKeys = new CancelKeys();
+  private readonly sockets = new Set<Socket>();
+
+  constructor(
+    private readonly ctx: GatewayContext,
+    private readonly address: ListenAddress,
+    private readonly stages: StageFactory = () => [],
+  ) {}
+
+  async start(): Promise<ListenAddress> {
+    const server = createServer({ noDelay: true }, (socket) => {
+      this.sockets.add(socket);
+      socket.once("close", () => this.sockets.delete(socket));
+      new FrontendConnection(this.ctx, socket, this.address, this.cancelKeys, this.stages).run();
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.address.port, this.address.host, () => { server.off("error", reject); resolve(); });
+    });
+    const addr = server.address();
+    return typeof addr === "object" && addr ? { host: addr.address, port: addr.port } : this.address;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const s of this.sockets) s.destroy();
+    });
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}
+
+/** One agent connection, from its first byte to its close. */
+class FrontendConnection {
+  private socket: Socket;
+  private session?: Session;
+  private upstream?: UpstreamSession;
+  private cancelProcessId?: number;
+  private expiryTimer?: NodeJS.Timeout;
+  private ended = false;
+  private readonly clientAddress: string;
+
+  constructor(
+    private readonly ctx: GatewayContext,
+    socket: Socket,
+    private readonly listen: ListenAddress,
+    private readonly cancelKeys: CancelKeys,
+    private readonly stages: StageFactory,
+  ) {
+    this.socket = socket;
+    this.clientAddress = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
+    socket.on("error", () => { /* reported through close; errors here are the client's network */ });
+  }
+
+  async run(): Promise<void> {
+    try {
+      const startup = await this.negotiate();
+      if (!startup) return;
+      const principal = await this.authenticate(startup.encrypted);
+      const connection = this.authorize(principal, startup.database);
+      await this.connect(principal, connection, startup.params);
+    } catch (err) {
+      this.refuse(err);
+    }
+  }
+
+  /** Encryption negotiation and the StartupMessage; undefined when the connection was a cancel. */
+  private async negotiate(): Promise<{ params: Map<string, string>; database: string; encrypted: boolean } | undefined> {
+    let reader = new HandshakeReader(this.socket, MAX_HANDSHAKE_MESSAGE, HANDSHAKE_TIMEOUT_MS);
+    let encrypted = false;
+    for (;;) {
+      const packet = decodeStartupPacket(await reader.readStartupPacket());
+      if (packet.kind === "cancel") {
+        reader.detach();
+        await this.cancel(packet.processId, packet.secretKey);
+        return undefined;
+      }
+      if (packet.kind === "gssenc") {
+        this.socket.write("N");
+        continue;
+      }
+      if (packet.kind === "ssl") {
+        // Plaintext bytes queued behind SSLRequest would be spliced into the encrypted session (CVE-2021-23214).
+        if (encrypted || reader.pending > 0) throw new PortcullisError("E_PROTOCOL", "unexpected data after SSLRequest");
+        reader.detach();
+        this.socket.write("S");
+        this.socket = await this.upgradeToTls(this.socket);
+        encrypted = true;
+        reader = new HandshakeReader(this.socket, MAX_HANDSHAKE_MESSAGE, HANDSHAKE_TIMEOUT_MS);
+        continue;
+      }
+      const { params } = packet;
+      const user = params.get("user");
+      if (!user) throw new PortcullisError("E_PROTOCOL", "no PostgreSQL user name specified in startup packet");
+      if (params.has("replication") && params.get("replication") !== "false") {
+        throw new PortcullisError("E_ACCESS_DENIED", "replication connections are not allowed through the gateway");
+      }
+      if (packet.minor > 0 || packet.unsupportedOptions.length > 0) {
+        this.socket.write(encode.negotiateProtocolVersion(0, packet.unsupportedOptions));
+      }
+      this.reader = reader;
+      return { params, database: params.get("database") ?? user, encrypted };
+    }
+  }
+
+  private reader?: HandshakeReader;
+
+  private async upgradeToTls(socket: Socket): Promise<Socket> {
+    const tls = new TLSSocket(socket, { isServer: true, secureContext: this.ctx.serverTls() });
+    await new Promise<void>((resolve, reject) => {
+      tls.once("secure", resolve);
+      tls.once("error", (err) => reject(new PortcullisError("E_PROTOCOL", `TLS handshake failed: ${err.message}`)));
+    });
+    tls.on("error", () => {});
+    return tls;
+  }
+
+  private async authenticate(encrypted: boolean): Promise<Principal> {
+    const cfg = this.ctx.config();
+    if (!encrypted && !(isLoopback(this.listen.host) && cfg.identity.dev_issuer)) {
+      throw new PortcullisError("E_TLS_REQUIRED", "TLS is required to present a token (connect with sslmode=require)");
+    }
+    this.socket.write(encode.authentication(AUTH.CleartextPassword));
+    const token = decodePassword(await this.reader!.readFrame(MSG.Password));
+    try {
+      return await this.ctx.verifier.verify(token);
+    } catch (err) {
+      // The agent learns only that the token is invalid; the reason goes to the log.
+      this.ctx.metrics.authFailures.inc({ protocol: "postgres", reason: isPortcullisError(err) ? err.code : "E_TOKEN_INVALID" });
+      this.ctx.logger.info({ client: this.clientAddress, reason: (err as Error).message }, "postgres login refused: invalid token");
+      throw new PortcullisError("E_TOKEN_INVALID", "invalid token");
+    }
+  }
+
+  private authorize(principal: Principal, database: string): PostgresConnection {
+    try {
+      return authorizeConnection(this.ctx.config(), principal, database, "postgres") as PostgresConnection;
+    } catch (err) {
+      this.ctx.metrics.authFailures.inc({ protocol: "postgres", reason: "E_ACCESS_DENIED" });
+      this.ctx.logger.info({ client: this.clientAddress, sub: principal.sub, connection: database }, "postgres login refused: no access");
+      throw err;
+    }
+  }
+
+  private async connect(principal: Principal, connection: PostgresConnection, clientParams: Map<string, string>): Promise<void> {
+    const options = parseStartupOptions(clientParams.get("options"));
+    const forward = new Map<string, string>();
+    for (const [k, v] of clientParams) if (!RESERVED_PARAMS.has(k) && k !== "options") forward.set(k, v);
+    if (options.forward) forward.set("options", options.forward);
+
+    const session = this.ctx.sessions.open({
+      protocol: "postgres",
+      connection: connection.name,
+      principal,
+      clientAddress: this.clientAddress,
+      runHints: runHints(options.gateway),
+      terminate: (reason) => this.terminate("57P01", `session terminated: ${reason}`, `killed: ${reason}`),
+    });
+    this.session = session;
+    this.ctx.metrics.sessionsTotal.inc({ protocol: "postgres", connection: connection.name });
+    this.ctx.metrics.sessionsActive.inc({ protocol: "postgres", connection: connection.name });
+    this.ctx.logger.info({ session: session.id, sub: principal.sub, connection: connection.name, client: this.clientAddress }, "postgres session opened");
+
+    const upstream = await loginUpstream({ connection, params: forward, maxMessageSize: this.ctx.config().gateway.max_message_size });
+    this.upstream = upstream;
+    const key = this.cancelKeys.issue({ cancel: () => cancelUpstream(connection, upstream.backendKey) });
+    this.cancelProcessId = key.processId;
+
+    const hello: Buffer[] = [encode.authentication(AUTH.Ok)];
+    for (const [name, value] of upstream.parameters) hello.push(encode.parameterStatus(name, value));
+    hello.push(encode.backendKeyData(key.processId, key.secretKey), encode.readyForQuery(upstream.readyStatus));
+    this.socket.write(Buffer.concat(hello));
+
+    this.armExpiry(principal);
+    this.relay(session, connection, upstream);
+  }
+
+  private relay(session: Session, connection: PostgresConnection, upstream: UpstreamSession): void {
+    const stages = this.stages(session, connection);
+    const max = this.ctx.config().gateway.max_message_size;
+    const client = this.socket;
+    const server = upstream.socket;
+    const bytes = this.ctx.metrics.bytes;
+    const toServer = new Pump({
+      source: client, destination: server, maxMessageSize: max,
+      hooks: stages.flatMap((s) => (s.fromClient ? [s.fromClient] : [])),
+      replyTo: (bufs) => { for (const b of bufs) client.write(b); },
+      onError: (err) => this.protocolFailure(err),
+      onBytes: (n) => bytes.inc({ protocol: "postgres", direction: "to_target" }, n),
+    });
+    const toClient = new Pump({
+      source: server, destination: client, maxMessageSize: max,
+      hooks: stages.flatMap((s) => (s.fromServer ? [s.fromServer] : [])),
+      replyTo: (bufs) => { for (const b of bufs) server.write(b); },
+      onError: (err) => this.protocolFailure(err),
+      onBytes: (n) => bytes.inc({ protocol: "postgres", direction: "to_client" }, n),
+    });
+    const clientRest = this.reader?.detach();
+    this.reader = undefined;
+    client.on("data", (chunk: Buffer) => toServer.push(chunk));
+    server.on("data", (chunk: Buffer) => toClient.push(chunk));
+    client.on("close", () => this.finish("client_closed"));
+    server.on("close", () => this.finish("upstream_closed"));
+    server.on("error", () => { /* followed by close */ });
+    if (clientRest && clientRest.length > 0) toServer.push(clientRest);
+    if (upstream.leftover.length > 0) toClient.push(upstream.leftover);
+  }
+
+  /** A session cannot outlive its token (SPEC §3). */
+  private armExpiry(principal: Principal): void {
+    const ms = principal.exp * 1000 - Date.now();
+    if (ms > MAX_TIMER_MS) return;
+    this.expiryTimer = setTimeout(() => this.terminate("PX003", "token expired", "token_expired"), Math.max(0, ms));
+    this.expiryTimer.unref();
+  }
+
+  private async cancel(processId: number, secretKey: number): Promise<void> {
+    const target = this.cancelKeys.lookup(processId, secretKey);
+    this.socket.end();
+    if (!target) {
+      this.ctx.logger.info({ client: this.clientAddress }, "postgres cancel request with unknown key ignored");
+      return;
+    }
+    await target.cancel().catch((err: Error) => this.ctx.logger.warn({ err: err.message }, "postgres cancel could not reach target"));
+  }
+
+  /** Refusal before or during login: one FATAL ErrorResponse, then close. */
+  private refuse(err: unknown): void {
+    const known = isPortcullisError(err);
+    if (!known) this.ctx.logger.error({ err, client: this.clientAddress }, "postgres session failed");
+    else if (err.code === "E_PROTOCOL" || err.code === "E_MESSAGE_TOO_LARGE") this.ctx.metrics.protocolErrors.inc({ protocol: "postgres" });
+    const code = known ? sqlstateFor(err.code) : "XX000";
+    const text = known ? publicMessage(err, this.session?.record.connection) : "internal error";
+    if (known && this.session) this.ctx.logger.warn({ session: this.session.id, code: err.code, reason: err.message }, "postgres session failed");
+    this.closeWith(fatal(code, text), known ? `error: ${err.code}` : "error: internal");
+  }
+
+  private protocolFailure(err: Error): void {
+    this.ctx.metrics.protocolErrors.inc({ protocol: "postgres" });
+    this.ctx.logger.warn({ session: this.session?.id, reason: err.message }, "postgres protocol error");
+    const code = isPortcullisError(err) ? sqlstateFor(err.code) : "08P01";
+    this.closeWith(fatal(code, err.message), `error: ${isPortcullisError(err) ? err.code : "E_PROTOCOL"}`);
+  }
+
+  /** Ends a live session from the gateway's side (kill, expiry). */
+  private terminate(sqlstate: string, message: string, reason: string): void {
+    this.ctx.logger.info({ session: this.session?.id, reason }, "postgres session terminated by gateway");
+    this.closeWith(fatal(sqlstate, message), reason);
+  }
+
+  private closeWith(message: Buffer, reason: string): void {
+    if (!this.socket.destroyed) {
+      this.socket.end(message);
+      // A client that never reads must not keep the socket open.
+      setTimeout(() => this.socket.destroy(), 2000).unref();
+    }
+    this.upstream?.socket.destroy();
+    this.finish(reason);
+  }
+
+  private finish(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearTimeout(this.expiryTimer);
+    if (this.cancelProcessId !== undefined) this.cancelKeys.release(this.cancelProcessId);
+    this.upstream?.socket.end();
+    if (reason === "upstream_closed") this.socket.end();
+    if (this.session) {
+      this.ctx.metrics.sessionsActive.dec({ protocol: "postgres", connection: this.session.record.connection });
+      this.session.close(reason);
+      this.ctx.logger.info({ session: this.session.id, reason }, "postgres session closed");
+    }
+  }
+}
+
+function runHints(settings: Map<string, string>): RunContext {
+  const hints: RunContext = {};
+  for (const key of RUN_CONTEXT_KEYS) {
+    const v = settings.get(key);
+    if (v) hints[key] = v.slice(0, 256);
+  }
+  return hints;
+}
+
+/** What the agent may read about a failure: never upstream detail beyond the connection name. */
+function publicMessage(err: PortcullisError, connection?: string): string {
+  switch (err.code) {
+    case "E_UPSTREAM_UNAVAILABLE": return `cannot reach the target of connection "${connection}"`;
+    case "E_UPSTREAM_AUTH": return `the target of connection "${connection}" refused the gateway's login`;
+    case "E_TOKEN_INVALID": case "E_TOKEN_EXPIRED": return "invalid token";
+    default: return err.message;
+  }
+}
