@@ -1,0 +1,175 @@
+/**
+ * Bearer token verification (SPEC §3). The issuer is picked by the token's unverified `iss`,
+ * then everything that matters is pinned from config, never taken from the token: the key set,
+ * the algorithms, the audience and the issuer itself. Nothing here logs: the caller decides
+ * what to record, and error messages never contain the token.
+ */
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
+import type { Config, IssuerConfig } from "../config/schema.js";
+import { PortcullisError } from "../errors.js";
+import { toPrincipal } from "./claims.js";
+import { DEV_ISSUER_ALG, DEV_ISSUER_AUDIENCE, DEV_ISSUER_ISS, type DevIssuer } from "./dev-issuer.js";
+import { createJwksUriResolver } from "./discovery.js";
+import type { Principal, TokenVerifier } from "./principal.js";
+
+export type IdentityConfig = Pick<Config["identity"], "issuers" | "dev_issuer">;
+
+export interface TokenVerifierOptions {
+  /** Used only when identity.dev_issuer is true (the config stays the authority); required then. */
+  devIssuer?: DevIssuer;
+  /** Timeout of each discovery and JWKS request; 5000 when omitted. */
+  fetchTimeoutMs?: number;
+  /**
+   * Least time between JWKS re-fetches caused by a token whose key is unknown; 30000 when
+   * omitted. It bounds what a flood of tokens with made-up key ids can cost the provider.
+   */
+  jwksCooldownMs?: number;
+}
+
+/** Far above any real token; refuses huge inputs before any parsing. */
+export const MAX_TOKEN_LENGTH = 64 * 1024;
+
+/** Clock skew allowed for dev issuer tokens, in seconds. */
+const DEV_CLOCK_TOLERANCE_S = 5;
+
+interface TrustedIssuer {
+  issuer: string;
+  groupsClaim: string;
+  getKey: JWTVerifyGetKey;
+  options: JWTVerifyOptions;
+}
+
+export function createTokenVerifier(identity: IdentityConfig, opts: TokenVerifierOptions = {}): TokenVerifier {
+  const fetchTimeoutMs = Math.round(opts.fetchTimeoutMs ?? 5_000);
+  const jwksCooldownMs = opts.jwksCooldownMs ?? 30_000;
+  const trusted = new Map<string, TrustedIssuer>();
+  const add = (entry: TrustedIssuer): void => {
+    if (trusted.has(entry.issuer)) {
+      throw new PortcullisError("E_CONFIG_INVALID", `identity: issuer ${entry.issuer} is configured more than once`);
+    }
+    trusted.set(entry.issuer, entry);
+  };
+
+  for (const cfg of identity.issuers) add(remoteIssuer(cfg, fetchTimeoutMs, jwksCooldownMs));
+  if (identity.dev_issuer) {
+    if (!opts.devIssuer) throw new TypeError("identity.dev_issuer is enabled but no DevIssuer was passed to createTokenVerifier");
+    add(devIssuerEntry(opts.devIssuer));
+  }
+
+  return {
+    async verify(token: string): Promise<Principal> {
+      if (typeof token !== "string" || token.length === 0) throw invalid("no token");
+      if (token.length > MAX_TOKEN_LENGTH) throw invalid(`token longer than ${MAX_TOKEN_LENGTH} characters`);
+      let iss: unknown;
+      try {
+        iss = decodeJwt(token).iss;
+      } catch {
+        throw invalid("not a signed JWT");
+      }
+      if (typeof iss !== "string") throw invalid('token has no "iss" claim');
+      const entry = trusted.get(iss);
+      if (!entry) throw invalid(`token issuer ${quote(iss)} is not configured`);
+      let payload;
+      try {
+        ({ payload } = await jwtVerify(token, entry.getKey, entry.options));
+      } catch (err) {
+        throw describeFailure(err, token, entry.issuer);
+      }
+      return toPrincipal(payload, entry.groupsClaim);
+    },
+  };
+}
+
+function remoteIssuer(cfg: IssuerConfig, fetchTimeoutMs: number, jwksCooldownMs: number): TrustedIssuer {
+  const jwksUri = cfg.jwks_uri
+    ? { get: async () => new URL(cfg.jwks_uri!) }
+    : createJwksUriResolver(cfg.issuer, fetchTimeoutMs);
+  // Created once the URL is known and then kept: jose's set caches keys, re-fetches on an
+  // unknown kid (rotation) and applies the cooldown.
+  let jwks: JWTVerifyGetKey | undefined;
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    const url = await jwksUri.get();
+    jwks ??= createRemoteJWKSet(url, { timeoutDuration: fetchTimeoutMs, cooldownDuration: jwksCooldownMs });
+    return jwks(header, token);
+  };
+  const options: JWTVerifyOptions = {
+    issuer: cfg.issuer,
+    audience: cfg.audience,
+    algorithms: [...cfg.algorithms],
+    clockTolerance: cfg.clock_tolerance / 1000,
+    requiredClaims: ["exp", "sub"],
+  };
+  if (cfg.max_token_age !== undefined) options.maxTokenAge = cfg.max_token_age / 1000;
+  return { issuer: cfg.issuer, groupsClaim: cfg.groups_claim, getKey, options };
+}
+
+function devIssuerEntry(dev: DevIssuer): TrustedIssuer {
+  return {
+    issuer: DEV_ISSUER_ISS,
+    groupsClaim: "groups",
+    getKey: async () => dev.publicKey,
+    options: {
+      issuer: DEV_ISSUER_ISS,
+      audience: DEV_ISSUER_AUDIENCE,
+      algorithms: [DEV_ISSUER_ALG],
+      clockTolerance: DEV_CLOCK_TOLERANCE_S,
+      requiredClaims: ["exp", "sub"],
+    },
+  };
+}
+
+/** Turns a jose failure into a PortcullisError whose message says what was wrong, token-free. */
+function describeFailure(err: unknown, token: string, issuer: string): PortcullisError {
+  if (err instanceof PortcullisError) return err;
+  if (err instanceof errors.JWTExpired) {
+    return err.claim === "iat"
+      ? new PortcullisError("E_TOKEN_EXPIRED", `token is older than max_token_age of issuer ${issuer}`)
+      : new PortcullisError("E_TOKEN_EXPIRED", "token expired");
+  }
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    const what: Record<string, string> = {
+      aud: "audience is not accepted",
+      iss: "issuer does not match",
+      nbf: "token is not valid yet",
+      iat: '"iat" claim is invalid',
+    };
+    if (err.reason === "missing") return invalid(`token has no "${err.claim}" claim`);
+    return invalid(what[err.claim] ?? `"${err.claim}" claim is invalid`);
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) return invalid(`algorithm ${quote(headerAlg(token))} is not allowed for issuer ${issuer}`);
+  if (err instanceof errors.JWSSignatureVerificationFailed) return invalid("signature verification failed");
+  if (err instanceof errors.JWKSNoMatchingKey) return invalid(`no key of issuer ${issuer} matches the token`);
+  if (err instanceof errors.JWKSMultipleMatchingKeys) return invalid(`several keys of issuer ${issuer} match the token and none verifies it`);
+  if (err instanceof errors.JWKSTimeout) return invalid(`cannot verify token: fetching the keys of issuer ${issuer} timed out`);
+  if (err instanceof errors.JWKSInvalid) return invalid(`cannot verify token: issuer ${issuer} serves an invalid key set`);
+  if (err instanceof errors.JOSENotSupported) return invalid(`unsupported token (algorithm ${quote(headerAlg(token))})`);
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return invalid("malformed token");
+  // jose reports a non-200 answer or a non-JSON body of the JWKS endpoint with its generic code
+  // and a fixed message.
+  if (err instanceof errors.JOSEError) {
+    return err.code === "ERR_JOSE_GENERIC"
+      ? invalid(`cannot verify token: fetching the keys of issuer ${issuer} failed: ${err.message}`)
+      : invalid(`token rejected (${err.code})`);
+  }
+  // Anything else comes from fetching the key set (network error, HTTP error status).
+  const name = err instanceof Error ? err.name : "error";
+  return invalid(`cannot verify token: fetching the keys of issuer ${issuer} failed (${name})`);
+}
+
+function headerAlg(token: string): unknown {
+  try {
+    return decodeProtectedHeader(token).alg;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Quotes an attacker-controlled value for a log line, bounded in length. */
+function quote(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
+function invalid(message: string): PortcullisError {
+  return new PortcullisError("E_TOKEN_INVALID", message);
+}

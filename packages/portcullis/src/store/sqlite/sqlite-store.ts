@@ -1,0 +1,223 @@
+/**
+ * The embedded default store: one SQLite file, opened by one gateway process. WAL lets readers
+ * (the API, `portcullis sessions list`, an offline responder) run while the gateway writes;
+ * synchronous=NORMAL keeps each commit to a WAL append, which is durable across a process
+ * crash and loses at most the last commits on power loss.
+ */
+import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs";
+import { dirname } from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import type { Database, Statement } from "better-sqlite3";
+import { PortcullisError, isPortcullisError } from "../../errors.js";
+import type { RunContext } from "../../identity/principal.js";
+import type { Protocol, SessionFilter, SessionRecord, Store } from "../store.js";
+import { applyMigrations, schemaVersion } from "./migrate.js";
+import { MIGRATIONS, type Migration } from "./migrations.js";
+
+export const MEMORY_PATH = ":memory:";
+
+export interface SqliteStoreOptions {
+  /** How long a write waits for another connection's lock before failing; default 5000 ms. */
+  busyTimeoutMs?: number;
+  /** Replaces the built-in migration list; for tests of the migration runner. */
+  migrations?: readonly Migration[];
+}
+
+interface SessionRow {
+  id: string;
+  protocol: string;
+  connection: string;
+  sub: string;
+  groups: string;
+  iss: string;
+  jti: string | null;
+  client_address: string;
+  run: string;
+  run_hints: string;
+  started_at: number;
+  ended_at: number | null;
+  end_reason: string | null;
+}
+
+type Params = Record<string, string | number | null>;
+
+export class SqliteStore implements Store {
+  readonly path: string;
+  private readonly db: Database;
+  private readonly migrations: readonly Migration[];
+  private readonly insertSession: Statement<[Params]>;
+  private readonly endSessionStmt: Statement<[Params]>;
+  private readonly getSessionStmt: Statement<[string], SessionRow>;
+  private readonly pingStmt: Statement<[], number>;
+  /** One prepared statement per filter shape, so each can use the index that fits it. */
+  private readonly listStmts = new Map<string, Statement<[Params], SessionRow>>();
+
+  constructor(path: string, options: SqliteStoreOptions = {}) {
+    this.path = path;
+    this.migrations = options.migrations ?? MIGRATIONS;
+    this.db = guard("open", () => openDatabase(path, options.busyTimeoutMs ?? 5000));
+    try {
+      // Statements need the schema, so migrate before preparing them.
+      this.migrate();
+      this.insertSession = this.db.prepare(`
+        INSERT INTO sessions (id, protocol, connection, sub, groups, iss, jti, client_address,
+                              run, run_hints, started_at, ended_at, end_reason)
+        VALUES (@id, @protocol, @connection, @sub, @groups, @iss, @jti, @client_address,
+                @run, @run_hints, @started_at, @ended_at, @end_reason)`);
+      // First end wins, matching Session.close(): a late second report must not rewrite history.
+      this.endSessionStmt = this.db.prepare(
+        "UPDATE sessions SET ended_at = @ended_at, end_reason = @end_reason WHERE id = @id AND ended_at IS NULL",
+      );
+      this.getSessionStmt = this.db.prepare<[string], SessionRow>("SELECT * FROM sessions WHERE id = ?");
+      this.pingStmt = this.db.prepare<[], number>("SELECT 1").pluck();
+    } catch (err) {
+      this.db.close();
+      throw wrap("open", err);
+    }
+  }
+
+  migrate(): void {
+    guard("migrate", () => applyMigrations(this.db, this.migrations));
+  }
+
+  /** Highest applied migration version. */
+  schemaVersion(): number {
+    return guard("read schema version", () => schemaVersion(this.db));
+  }
+
+  ping(): boolean {
+    try {
+      return this.pingStmt.get() === 1;
+    } catch {
+      return false;
+    }
+  }
+
+  createSession(rec: SessionRecord): void {
+    guard("create session", () =>
+      this.insertSession.run({
+        id: rec.id,
+        protocol: rec.protocol,
+        connection: rec.connection,
+        sub: rec.sub,
+        groups: JSON.stringify(rec.groups),
+        iss: rec.iss,
+        jti: rec.jti ?? null,
+        client_address: rec.clientAddress,
+        run: JSON.stringify(rec.run),
+        run_hints: JSON.stringify(rec.runHints),
+        started_at: rec.startedAt.getTime(),
+        ended_at: rec.endedAt?.getTime() ?? null,
+        end_reason: rec.endReason ?? null,
+      }),
+    );
+  }
+
+  /** Idempotent: ending an unknown or already-ended session changes nothing. */
+  endSession(id: string, endedAt: Date, reason: string): void {
+    guard("end session", () => this.endSessionStmt.run({ id, ended_at: endedAt.getTime(), end_reason: reason }));
+  }
+
+  getSession(id: string): SessionRecord | undefined {
+    const row = guard("get session", () => this.getSessionStmt.get(id));
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** Newest first. */
+  listSessions(filter: SessionFilter = {}): SessionRecord[] {
+    const where: string[] = [];
+    const params: Params = { limit: normaliseLimit(filter.limit) };
+    if (filter.sub !== undefined) {
+      where.push("sub = @sub");
+      params.sub = filter.sub;
+    }
+    if (filter.connection !== undefined) {
+      where.push("connection = @connection");
+      params.connection = filter.connection;
+    }
+    if (filter.live !== undefined) where.push(filter.live ? "ended_at IS NULL" : "ended_at IS NOT NULL");
+    if (filter.since !== undefined) {
+      where.push("started_at >= @since");
+      params.since = filter.since.getTime();
+    }
+    const key = where.join(" AND ");
+    let stmt = this.listStmts.get(key);
+    if (!stmt) {
+      // rowid breaks ties between sessions started in the same millisecond: later insert first.
+      const sql = `SELECT * FROM sessions ${key ? `WHERE ${key}` : ""} ORDER BY started_at DESC, rowid DESC LIMIT @limit`;
+      stmt = guard("list sessions", () => this.db.prepare<[Params], SessionRow>(sql));
+      this.listStmts.set(key, stmt);
+    }
+    const s = stmt;
+    return guard("list sessions", () => s.all(params)).map(toRecord);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function openDatabase(path: string, busyTimeoutMs: number): Database {
+  if (path !== MEMORY_PATH && path !== "") {
+    // The store holds who connected where and when; keep it to the gateway's own user.
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    closeSync(openSync(path, "a", 0o600));
+    chmodSync(path, 0o600);
+  }
+  const db = new BetterSqlite3(path, { timeout: busyTimeoutMs });
+  try {
+    const mode = db.pragma("journal_mode = WAL", { simple: true });
+    if (path !== MEMORY_PATH && path !== "" && mode !== "wal") {
+      throw new PortcullisError("E_STORE", `could not enable WAL on ${path} (journal_mode is ${String(mode)})`);
+    }
+    db.pragma("synchronous = NORMAL");
+    db.pragma("foreign_keys = ON");
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+function toRecord(row: SessionRow): SessionRecord {
+  const rec: SessionRecord = {
+    id: row.id,
+    protocol: row.protocol as Protocol,
+    connection: row.connection,
+    sub: row.sub,
+    groups: JSON.parse(row.groups) as string[],
+    iss: row.iss,
+    clientAddress: row.client_address,
+    run: JSON.parse(row.run) as RunContext,
+    runHints: JSON.parse(row.run_hints) as RunContext,
+    startedAt: new Date(row.started_at),
+  };
+  if (row.jti !== null) rec.jti = row.jti;
+  if (row.ended_at !== null) rec.endedAt = new Date(row.ended_at);
+  if (row.end_reason !== null) rec.endReason = row.end_reason;
+  return rec;
+}
+
+/** SQLite reads a negative LIMIT as "no limit". */
+function normaliseLimit(limit: number | undefined): number {
+  if (limit === undefined || !Number.isFinite(limit)) return -1;
+  return Math.max(0, Math.floor(limit));
+}
+
+/**
+ * Every storage failure surfaces as E_STORE so the core can fail closed (PX005) without knowing
+ * SQLite's error types. SQLite messages name tables and constraints, never row values.
+ */
+function guard<T>(op: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw wrap(op, err);
+  }
+}
+
+function wrap(op: string, err: unknown): PortcullisError {
+  if (isPortcullisError(err)) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new PortcullisError("E_STORE", `store: ${op} failed: ${msg}`, { cause: err });
+}
