@@ -1,0 +1,120 @@
+/** The `portcullis` binary as a user runs it: help, config validate, token issue, serve + SIGHUP. */
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+import { decodeJwt } from "jose";
+
+const BIN = resolve(import.meta.dirname, "../../bin/portcullis.js");
+const run = promisify(execFile);
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 20_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+function writeConfig(dir: string, body: string): string {
+  const file = join(dir, "portcullis.yaml");
+  writeFileSync(file, body);
+  return file;
+}
+
+const GOOD = (httpPort = 0) => `gateway:
+  http: 127.0.0.1:${httpPort}
+  data_dir: ./data
+identity:
+  dev_issuer: true
+connections:
+  - name: customers
+    type: postgres
+    target: { host: 127.0.0.1, port: 5432, database: app }
+    credentials: { username: reader, password: "\${env:DB_PASSWORD}" }
+    access: [agents]
+`;
+
+describe("portcullis CLI", () => {
+  it("prints help for every command", async () => {
+    for (const args of [["--help"], ["serve", "--help"], ["config", "validate", "--help"], ["token", "issue", "--help"], ["quickstart", "--help"]]) {
+      const r = await cli(args);
+      assert.equal(r.code, 0, args.join(" "));
+      assert.match(r.stdout, /Usage: portcullis/);
+    }
+  });
+
+  it("validates a config: ok, and every problem on its own line with exit 2", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pc-cli-"));
+    const file = writeConfig(dir, GOOD());
+    const ok = await cli(["config", "validate", "-c", file], { DB_PASSWORD: "pw" });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /valid \(1 connection\)/);
+    const okJson = await cli(["config", "validate", "-c", file, "--json"], { DB_PASSWORD: "pw" });
+    assert.deepEqual(JSON.parse(okJson.stdout).connections, ["customers"]);
+
+    const badFile = writeConfig(dir, GOOD().replace("port: 5432", "port: high").replace("access:", "acces:"));
+    const bad = await cli(["config", "validate", "-c", badFile]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /connections\[0\]\.target\.port: expected a number/);
+    assert.match(bad.stderr, /connections\[0\]\.credentials\.password: environment variable DB_PASSWORD is not set/);
+    assert.match(bad.stderr, /connections\[0\]: unknown key "acces"/);
+    const badJson = await cli(["config", "validate", "-c", badFile, "--json"]);
+    assert.equal(badJson.code, 2);
+    assert.ok(JSON.parse(badJson.stdout).problems.length >= 3);
+  });
+
+  it("issues dev tokens with groups, ttl and extra claims", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pc-cli-"));
+    const file = writeConfig(dir, GOOD());
+    const r = await cli(["token", "issue", "-c", file, "--sub", "agent-1", "--groups", "agents,readers", "--ttl", "5m", "--claim", "run_id=r1"], { DB_PASSWORD: "pw" });
+    assert.equal(r.code, 0, r.stderr);
+    const claims = decodeJwt(r.stdout.trim());
+    assert.equal(claims.sub, "agent-1");
+    assert.deepEqual(claims.groups, ["agents", "readers"]);
+    assert.equal(claims.run_id, "r1");
+    assert.equal(claims.exp! - claims.iat!, 300);
+
+    const noDev = writeConfig(dir, GOOD().replace("dev_issuer: true", "dev_issuer: false\n  issuers: [{ issuer: 'https://idp.example.com/', audience: portcullis }]"));
+    const refused = await cli(["token", "issue", "-c", noDev, "--sub", "x"], { DB_PASSWORD: "pw" });
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stderr.trim().split("\n").length, 1, "one clear line");
+    assert.match(refused.stderr, /dev_issuer is not enabled/);
+  });
+
+  it("serves /healthz, keeps its config on a bad SIGHUP reload and takes a good one", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pc-cli-"));
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const file = writeConfig(dir, GOOD(port));
+    const child = spawn(process.execPath, [BIN, "serve", "-c", file], { env: { ...process.env, DB_PASSWORD: "pw" }, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (b) => { stderr += b; });
+    try {
+      let health: Response | undefined;
+      for (let i = 0; i < 100 && !health; i++) {
+        health = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+        if (!health) await sleep(100);
+      }
+      assert.equal(health?.status, 200, stderr);
+      writeConfig(dir, GOOD(port).replace("port: 5432", "port: nope"));
+      child.kill("SIGHUP");
+      for (let i = 0; i < 50 && !stderr.includes("reload refused"); i++) await sleep(100);
+      assert.match(stderr, /configuration reload refused/);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200, "still serving after a bad reload");
+      writeConfig(dir, GOOD(port));
+      child.kill("SIGHUP");
+      for (let i = 0; i < 50 && !stderr.includes("configuration reloaded"); i++) await sleep(100);
+      assert.match(stderr, /configuration reloaded/);
+      assert.ok(!stderr.includes("pw\""), "no secret in logs");
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+    }
+  });
+});
