@@ -7,13 +7,16 @@ import { loadConfig, type LoadedConfig } from "./config/load.js";
 import type { GatewayContext } from "./core/context.js";
 import { createLogger, type Logger } from "./core/logger.js";
 import { GatewayMetrics } from "./core/metrics.js";
-import { SessionManager } from "./core/sessions.js";
+import { type DecisionEvent, SessionManager } from "./core/sessions.js";
 import { loadServerTls, secureContextOf } from "./core/tls.js";
 import { startHttpApi } from "./api/http-server.js";
 import { DevIssuer } from "./identity/dev-issuer.js";
 import type { TokenVerifier } from "./identity/principal.js";
 import { createTokenVerifier } from "./identity/verifier.js";
 import { type ListenAddress, PostgresListener } from "./protocols/postgres/adapter.js";
+import { PolicyEngine } from "./policy/engine.js";
+import { ClassificationCache } from "./policy/sql/cache.js";
+import { loadSqlParser } from "./policy/sql/classify.js";
 import { openStore } from "./store/open.js";
 import type { Store } from "./store/store.js";
 
@@ -48,10 +51,24 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
   let verifier = await buildVerifier(config);
   const metrics = new GatewayMetrics();
   const sessions = new SessionManager(store);
+  await loadSqlParser();
+  let policy = new PolicyEngine(config.rules);
+  const sqlCache = new ClassificationCache();
+  sessions.on("decision", (e: DecisionEvent) => {
+    const { operation: op } = e;
+    const fields = { session: e.session, action: e.action, rule: e.rule, kinds: op.kinds, tables: op.tables, functions: op.functions, summary: op.summary };
+    if (e.action === "allow") logger.debug(fields, "decision");
+    else {
+      metrics.decisions.inc({ action: e.action, rule: e.rule ?? "" });
+      logger.info(fields, "decision");
+    }
+  });
 
   const context: GatewayContext = {
     config: () => config,
     get verifier() { return verifier; },
+    policy: () => policy,
+    sqlCache,
     sessions,
     metrics,
     logger,
@@ -103,8 +120,9 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
         verifier.close?.();
         config = next;
         verifier = nextVerifier;
+        policy = new PolicyEngine(next.rules);
         secureContext = nextTls;
-        logger.info({ connections: next.connections.length }, "configuration reloaded");
+        logger.info({ connections: next.connections.length, rules: next.rules.length }, "configuration reloaded");
         return { ok: true };
       } catch (err) {
         const error = (err as Error).message;

@@ -1,10 +1,11 @@
 /**
  * The schema of portcullis.yaml (SPEC §2). Every object is strict: an unknown key is an error,
  * because a typo in a security config (`acess:`) must not silently widen or drop a control.
- * Sections the gateway does not enforce yet (rules, masking, budgets, alerts) are refused by the
+ * Sections the gateway does not enforce yet (masking, budgets, alerts) are refused by the
  * same mechanism rather than accepted and ignored.
  */
 import { z } from "zod";
+import { STATEMENT_KINDS } from "../policy/sql/kinds.js";
 import { parseAddress, parseDuration, parseSize } from "./units.js";
 
 const address = z.string().refine((s) => parseAddress(s) !== undefined, {
@@ -89,6 +90,35 @@ const postgresConnection = z.object({
 
 const connection = z.discriminatedUnion("type", [postgresConnection]);
 
+const patternList = z.array(z.string().min(1)).min(1);
+
+const sqlCondition = z.object({
+  statements: z.array(z.enum(STATEMENT_KINDS)).min(1).optional(),
+  tables: patternList.optional(),
+  functions: patternList.optional(),
+  no_where: z.literal(true).optional(),
+  program: z.literal(true).optional(),
+}).strict().refine((c) => Object.keys(c).length > 0, { message: "expected at least one condition" });
+
+const httpCondition = z.object({
+  methods: z.array(z.string().regex(/^[A-Za-z]+$/).transform((m) => m.toUpperCase())).min(1).optional(),
+  paths: patternList.optional(),
+  /** Header name → glob its value must match. */
+  headers: z.record(z.string().min(1), z.string()).optional(),
+}).strict().refine((c) => Object.keys(c).length > 0, { message: "expected at least one condition" });
+
+const sshCondition = z.object({ commands: patternList }).strict();
+
+const rule = z.object({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, { message: "expected letters, digits, '.', '-' or '_' (at most 100)" }),
+  connections: z.array(z.string().min(1)).min(1).optional(),
+  groups: groupList.min(1).optional(),
+  when: z.object({ sql: sqlCondition.optional(), http: httpCondition.optional(), ssh: sshCondition.optional() }).strict()
+    .refine((w) => Object.keys(w).length === 1, { message: "expected exactly one of: sql, http, ssh" }),
+  action: z.enum(["allow", "deny", "approve"]),
+  message: z.string().max(500).optional(),
+}).strict();
+
 export const configSchema = z.object({
   gateway: gateway,
   store: z.string().regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, {
@@ -96,6 +126,7 @@ export const configSchema = z.object({
   }).optional(),
   identity: identity.default({ issuers: [], dev_issuer: false, admins: [] }),
   connections: z.array(connection).default([]),
+  rules: z.array(rule).default([]),
 }).strict().superRefine((cfg, ctx) => {
   const seen = new Map<string, number>();
   cfg.connections.forEach((c, i) => {
@@ -103,6 +134,20 @@ export const configSchema = z.object({
     if (first !== undefined) {
       ctx.addIssue({ code: "custom", path: ["connections", i, "name"], message: `duplicate connection name "${c.name}" (first at connections[${first}])` });
     } else seen.set(c.name, i);
+  });
+  const ruleNames = new Map<string, number>();
+  const connectionNames = new Set(cfg.connections.map((c) => c.name));
+  cfg.rules.forEach((r, i) => {
+    const first = ruleNames.get(r.name);
+    if (first !== undefined) ctx.addIssue({ code: "custom", path: ["rules", i, "name"], message: `duplicate rule name "${r.name}" (first at rules[${first}])` });
+    else ruleNames.set(r.name, i);
+    r.connections?.forEach((c, j) => {
+      // A misspelt connection would make the rule silently apply to nothing.
+      if (!connectionNames.has(c)) ctx.addIssue({ code: "custom", path: ["rules", i, "connections", j], message: `no connection named "${c}"` });
+    });
+    if (r.action === "approve") {
+      ctx.addIssue({ code: "custom", path: ["rules", i, "action"], message: "approve is not available in this version (use deny until approvals land)" });
+    }
   });
   if (cfg.identity.issuers.length === 0 && !cfg.identity.dev_issuer) {
     ctx.addIssue({ code: "custom", path: ["identity"], message: "no token issuer: configure identity.issuers or set identity.dev_issuer: true" });
@@ -119,3 +164,4 @@ export type Config = z.infer<typeof configSchema>;
 export type PostgresConnection = z.infer<typeof postgresConnection>;
 export type ConnectionConfig = z.infer<typeof connection>;
 export type IssuerConfig = z.infer<typeof issuer>;
+export type RuleConfig = z.infer<typeof rule>;

@@ -2,6 +2,8 @@
 import type { SecureContext } from "node:tls";
 import type { LoadedConfig } from "../config/load.js";
 import type { TokenVerifier } from "../identity/principal.js";
+import type { PolicyEngine } from "../policy/engine.js";
+import type { ClassificationCache } from "../policy/sql/cache.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { SessionManager } from "./sessions.js";
@@ -10,6 +12,10 @@ export interface GatewayContext {
   /** The config in force; replaced on reload, so read it per use rather than caching it. */
   config(): LoadedConfig;
   verifier: TokenVerifier;
+  /** The rules in force; replaced on reload. */
+  policy(): PolicyEngine;
+  /** Shared classification cache of SQL text (pure results, safe to share across sessions). */
+  sqlCache: ClassificationCache;
   sessions: SessionManager;
   metrics: GatewayMetrics;
   logger: Logger;

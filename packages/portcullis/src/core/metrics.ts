@@ -7,6 +7,7 @@ export class GatewayMetrics {
   readonly sessionsTotal = new Counter({ name: "portcullis_sessions_total", help: "Sessions opened", labelNames: ["protocol", "connection"], registers: [this.registry] });
   readonly authFailures = new Counter({ name: "portcullis_auth_failures_total", help: "Refused logins by reason", labelNames: ["protocol", "reason"], registers: [this.registry] });
   readonly bytes = new Counter({ name: "portcullis_bytes_total", help: "Bytes relayed", labelNames: ["protocol", "direction"], registers: [this.registry] });
+  readonly decisions = new Counter({ name: "portcullis_decisions_total", help: "Operations refused or held by policy, by rule", labelNames: ["action", "rule"], registers: [this.registry] });
   readonly protocolErrors = new Counter({ name: "portcullis_protocol_errors_total", help: "Sessions ended by malformed input", labelNames: ["protocol"], registers: [this.registry] });
 
   constructor() {

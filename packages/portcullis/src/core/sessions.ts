@@ -9,6 +9,23 @@ import { EventEmitter } from "node:events";
 import type { Principal, RunContext } from "../identity/principal.js";
 import type { Protocol, SessionRecord, Store } from "../store/store.js";
 
+/** One policy decision about one operation of a session: what recording and audit will store. */
+export interface DecisionEvent {
+  session: string;
+  at: Date;
+  /** What the operation does, without literal values. */
+  operation: {
+    type: "sql" | "http" | "ssh";
+    kinds?: string[];
+    tables?: string[];
+    functions?: string[];
+    /** Statement text with literals replaced by $n; only computed when someone will read it. */
+    summary?: string;
+  };
+  action: "allow" | "deny" | "approve";
+  rule?: string;
+}
+
 export interface OpenSessionInput {
   protocol: Protocol;
   connection: string;
@@ -54,6 +71,11 @@ export class Session {
   /** Ends the session in the wire's own way; the adapter then calls close(). */
   kill(reason: string): void {
     if (!this.closed) this.terminateFn(reason);
+  }
+
+  /** Hands a policy decision to the core (recording and audit subscribe to "decision"). */
+  decided(event: Omit<DecisionEvent, "session" | "at">): void {
+    this.manager.emit("decision", { ...event, session: this.id, at: new Date() } satisfies DecisionEvent, this);
   }
 
   /** Records the end. Idempotent: the first reason wins. */

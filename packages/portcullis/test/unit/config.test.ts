@@ -63,8 +63,8 @@ describe("config", () => {
   });
 
   it("refuses sections it does not enforce yet instead of ignoring them", () => {
-    const got = problems({ ...minimal, rules: [{ name: "x", action: "deny" }] });
-    assert.deepEqual(got, ['(root): unknown key "rules"']);
+    const got = problems({ ...minimal, masking: [{ columns: ["customers.ssn"], strategy: "redact" }] });
+    assert.deepEqual(got, ['(root): unknown key "masking"']);
   });
 
   it("reports unresolvable references at their path, without inventing a value", () => {

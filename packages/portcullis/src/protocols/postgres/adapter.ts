@@ -17,6 +17,7 @@ import { fatal, sqlstateFor } from "./errors.js";
 import { AUTH, MSG, decodePassword, decodeStartupPacket, encode } from "./messages.js";
 import { HandshakeReader } from "./reader.js";
 import { type MessageStage, Pump } from "./relay.js";
+import { policyStage } from "./policy-stage.js";
 import { parseStartupOptions } from "./startup-options.js";
 import { cancelUpstream, loginUpstream, type UpstreamSession } from "./upstream.js";
 
@@ -33,6 +34,19 @@ export interface ListenAddress { host: string; port: number }
 /** Builds the per-session message stages; later issues add policy, masking, recording here. */
 export type StageFactory = (session: Session, connection: PostgresConnection) => MessageStage[];
 
+/** Policy on every session; later: masking, recording. */
+function defaultStages(ctx: GatewayContext): StageFactory {
+  return (session, connection) => [
+    policyStage({
+      session,
+      connection: connection.name,
+      policy: ctx.policy,
+      cache: ctx.sqlCache,
+      summarize: () => ctx.logger.isLevelEnabled("debug"),
+    }),
+  ];
+}
+
 export class PostgresListener {
   private server?: Server;
   private readonly cancelKeys = new CancelKeys();
@@ -41,7 +55,7 @@ export class PostgresListener {
   constructor(
     private readonly ctx: GatewayContext,
     private readonly address: ListenAddress,
-    private readonly stages: StageFactory = () => [],
+    private readonly stages: StageFactory = defaultStages(ctx),
   ) {}
 
   async start(): Promise<ListenAddress> {
@@ -226,14 +240,14 @@ class FrontendConnection {
     const bytes = this.ctx.metrics.bytes;
     const toServer = new Pump({
       source: client, destination: server, maxMessageSize: max,
-      hooks: stages.flatMap((s) => (s.fromClient ? [s.fromClient] : [])),
+      stages: stages.flatMap((s) => (s.fromClient ? [{ hook: s.fromClient, ...(s.clientTypes ? { types: s.clientTypes } : {}) }] : [])),
       replyTo: (bufs) => { for (const b of bufs) client.write(b); },
       onError: (err) => this.protocolFailure(err),
       onBytes: (n) => bytes.inc({ protocol: "postgres", direction: "to_target" }, n),
     });
     const toClient = new Pump({
       source: server, destination: client, maxMessageSize: max,
-      hooks: stages.flatMap((s) => (s.fromServer ? [s.fromServer] : [])),
+      stages: stages.flatMap((s) => (s.fromServer ? [{ hook: s.fromServer, ...(s.serverTypes ? { types: s.serverTypes } : {}) }] : [])),
       replyTo: (bufs) => { for (const b of bufs) server.write(b); },
       onError: (err) => this.protocolFailure(err),
       onBytes: (n) => bytes.inc({ protocol: "postgres", direction: "to_client" }, n),

@@ -83,6 +83,36 @@ export function decodePassword(frame: Frame): string {
   return pw;
 }
 
+// ---------------------------------------------------------------- query messages (frontend)
+
+export function decodeQuery(frame: Frame): string {
+  return readCString(frame.raw, 5)[0];
+}
+
+export function decodeParse(frame: Frame): { name: string; query: string } {
+  const [name, next] = readCString(frame.raw, 5);
+  const [query] = readCString(frame.raw, next);
+  return { name, query };
+}
+
+export function decodeBind(frame: Frame): { portal: string; statement: string } {
+  const [portal, next] = readCString(frame.raw, 5);
+  const [statement] = readCString(frame.raw, next);
+  return { portal, statement };
+}
+
+export function decodeExecute(frame: Frame): { portal: string } {
+  return { portal: readCString(frame.raw, 5)[0] };
+}
+
+/** Close and Describe: 'S' (statement) or 'P' (portal), and the name. */
+export function decodeTarget(frame: Frame): { kind: "S" | "P"; name: string } {
+  if (frame.raw.length < 7) throw protocolError("short Close/Describe message");
+  const k = frame.raw[5];
+  if (k !== 0x53 && k !== 0x50) throw protocolError("invalid Close/Describe target");
+  return { kind: k === 0x53 ? "S" : "P", name: readCString(frame.raw, 6)[0] };
+}
+
 // ---------------------------------------------------------------- backend messages (decode)
 
 export function decodeAuthentication(frame: Frame): { code: number; data: Buffer } {
@@ -162,6 +192,7 @@ export const encode = {
   saslResponse: (data: Buffer) => message(MSG.Password, data),
   terminate: () => message(MSG.Terminate),
   query: (sql: string) => message(MSG.Query, cstr(sql)),
+  parse: (name: string, sql: string) => message(MSG.Parse, cstr(name), cstr(sql), int16(0)),
   int16,
 };
 

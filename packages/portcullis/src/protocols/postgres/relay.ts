@@ -1,34 +1,44 @@
 /**
  * The one place every message between agent and target passes once a session is up.
- * Each direction is a Pump: bytes → whole frames → stages → destination socket. With no stage
- * interested, frames are written on as the contiguous bytes they arrived in, never decoded.
- * A stage may answer synchronously or with a promise (an approval wait): the pump then stops
- * reading its source until the answer arrives, so the protocol's order is kept.
- * Backpressure is honoured both ways: a slow reader pauses the writer's source.
+ * Each direction is a Pump: bytes → whole frames → stages → destination socket. A stage declares
+ * the message types it wants; runs of frames no stage wants are written on as the contiguous
+ * bytes they arrived in, never decoded. A stage may answer synchronously or with a promise (an
+ * approval wait): the pump then stops reading its source until the answer arrives, so the
+ * protocol's order is kept. Backpressure is honoured both ways.
  */
 import type { Socket } from "node:net";
 import { type Frame, Framer } from "./framer.js";
 
-/** What a stage wants done with a frame: forward replacements (none = drop) and/or answer the sender. */
+/** What a stage wants done with a frame: forward these instead (none = drop), and/or answer the sender. */
 export interface Verdict {
   forward?: Buffer[];
   reply?: Buffer[];
 }
 
+/** undefined: pass the frame on unchanged (to the next stage, then the destination). */
 export type StageHook = (frame: Frame) => Verdict | undefined | Promise<Verdict | undefined>;
 
 export interface MessageStage {
   /** A frame from the agent, before it reaches the target. */
   fromClient?: StageHook;
+  /** Message types fromClient wants; absent: every type. */
+  clientTypes?: readonly number[];
   /** A frame from the target, before it reaches the agent. */
   fromServer?: StageHook;
+  /** Message types fromServer wants; absent: every type. */
+  serverTypes?: readonly number[];
+}
+
+export interface StageBinding {
+  hook: StageHook;
+  types?: readonly number[];
 }
 
 export interface PumpOptions {
   source: Socket;
   destination: Socket;
   maxMessageSize: number;
-  hooks: StageHook[];
+  stages: StageBinding[];
   /** Where a stage's `reply` goes: back toward the source. */
   replyTo: (bufs: Buffer[]) => void;
   onError: (err: Error) => void;
@@ -38,12 +48,18 @@ export interface PumpOptions {
 
 export class Pump {
   private readonly framer: Framer;
+  /** Hooks per message type; undefined where no stage is interested. */
+  private readonly byType: (StageHook[] | undefined)[] = new Array(256);
   private queue: Frame[] = [];
   private waiting = false;
   private draining = false;
 
   constructor(private readonly o: PumpOptions) {
     this.framer = new Framer(o.maxMessageSize);
+    for (let t = 0; t < 256; t++) {
+      const hooks = o.stages.filter((s) => !s.types || s.types.includes(t)).map((s) => s.hook);
+      if (hooks.length > 0) this.byType[t] = hooks;
+    }
   }
 
   /** Feeds bytes received from the source. */
@@ -56,47 +72,63 @@ export class Pump {
       return;
     }
     if (frames.length === 0) return;
-    if (this.o.hooks.length === 0 && !this.waiting) {
-      this.write(contiguous(frames));
+    if (this.waiting) {
+      this.queue.push(...frames);
       return;
     }
-    this.queue.push(...frames);
-    if (!this.waiting) this.run();
+    this.run(frames, 0);
   }
 
-  /** Runs queued frames through the stages; suspends on the first asynchronous verdict. */
-  private run(): void {
-    while (this.queue.length > 0) {
-      const frame = this.queue.shift()!;
-      const result = this.applyStages(frame, 0);
+  /** Forwards runs of uninteresting frames whole; hands the others to their stages. */
+  private run(frames: Frame[], start: number): void {
+    let runStart = start;
+    for (let i = start; i < frames.length; i++) {
+      const frame = frames[i]!;
+      const hooks = this.byType[frame.type];
+      if (!hooks) {
+        // Frames queued during a wait may come from different chunks: a run must be one buffer.
+        if (i > runStart && !adjacent(frames[i - 1]!.raw, frame.raw)) {
+          this.write(span(frames, runStart, i));
+          runStart = i;
+        }
+        continue;
+      }
+      if (i > runStart) this.write(span(frames, runStart, i));
+      runStart = i + 1;
+      const result = this.apply(hooks, frame, 0);
       if (result instanceof Promise) {
-        this.waiting = true;
-        this.o.source.pause();
-        result.then(
-          () => {
-            this.waiting = false;
-            if (!this.draining) this.o.source.resume();
-            this.run();
-          },
-          (err: Error) => this.o.onError(err),
-        );
+        this.suspend(result, frames, i + 1);
         return;
       }
     }
+    if (runStart < frames.length) this.write(span(frames, runStart, frames.length));
   }
 
-  private applyStages(frame: Frame, from: number): void | Promise<void> {
-    for (let i = from; i < this.o.hooks.length; i++) {
-      const v = this.o.hooks[i]!(frame);
-      if (v instanceof Promise) return v.then((verdict) => this.settle(frame, verdict, i));
+  private suspend(p: Promise<void>, frames: Frame[], next: number): void {
+    this.waiting = true;
+    this.queue = frames.slice(next);
+    this.o.source.pause();
+    p.then(
+      () => {
+        this.waiting = false;
+        const rest = this.queue;
+        this.queue = [];
+        if (!this.draining) this.o.source.resume();
+        this.run(rest, 0);
+      },
+      (err: Error) => this.o.onError(err),
+    );
+  }
+
+  private apply(hooks: StageHook[], frame: Frame, from: number): void | Promise<void> {
+    for (let i = from; i < hooks.length; i++) {
+      const v = hooks[i]!(frame);
+      if (v instanceof Promise) {
+        return v.then((verdict) => (verdict ? this.deliver(verdict) : this.apply(hooks, frame, i + 1)));
+      }
       if (v) return this.deliver(v);
     }
     this.write(frame.raw);
-  }
-
-  private settle(frame: Frame, verdict: Verdict | undefined, stage: number): void | Promise<void> {
-    if (verdict) return this.deliver(verdict);
-    return this.applyStages(frame, stage + 1);
   }
 
   private deliver(v: Verdict): void {
@@ -117,10 +149,14 @@ export class Pump {
   }
 }
 
-/** The bytes of consecutive frames cut from one buffer, as a single view. */
-function contiguous(frames: Frame[]): Buffer {
-  const first = frames[0]!.raw;
-  if (frames.length === 1) return first;
-  const last = frames[frames.length - 1]!.raw;
+function adjacent(a: Buffer, b: Buffer): boolean {
+  return a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset;
+}
+
+/** The bytes of frames [from, to) — consecutive slices of one buffer — as a single view. */
+function span(frames: Frame[], from: number, to: number): Buffer {
+  const first = frames[from]!.raw;
+  if (to - from === 1) return first;
+  const last = frames[to - 1]!.raw;
   return Buffer.from(first.buffer, first.byteOffset, last.byteOffset + last.length - first.byteOffset);
 }

@@ -1,0 +1,24 @@
+/** What the policy is asked about, and what it answers. Protocol-neutral. */
+import type { StatementInfo } from "./sql/classify.js";
+
+export type Operation =
+  | { type: "sql"; statements: StatementInfo[] }
+  | { type: "http"; method: string; path: string; headers: Record<string, string | undefined> }
+  | { type: "ssh"; command: string };
+
+export type Action = "allow" | "deny" | "approve";
+
+/** Strictness order: the strictest outcome across the parts of one operation wins. */
+export const STRICTNESS: Record<Action, number> = { allow: 0, approve: 1, deny: 2 };
+
+export interface Decision {
+  action: Action;
+  /** The deciding rule; absent when nothing matched and the default (allow) applied. */
+  rule?: string;
+  message?: string;
+  /** For SQL: the decision of each statement, in order. */
+  statements?: Array<{ action: Action; rule?: string }>;
+}
+
+/** Name of the built-in rule that denies what cannot be parsed when no rule speaks of `unknown`. */
+export const UNKNOWN_DEFAULT_RULE = "default-deny-unknown";

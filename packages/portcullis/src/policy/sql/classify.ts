@@ -1,0 +1,460 @@
+/**
+ * Classification of SQL text with PostgreSQL's own parser (libpg-query): for each statement, the
+ * kinds of work it does, the actions (kind + table) it performs, and the functions it calls,
+ * wherever they sit in the tree (CTEs, subqueries, EXPLAIN ANALYZE, CREATE TABLE AS, PREPARE,
+ * rules, DO blocks). Pure and deterministic; text that does not parse is `unknown`.
+ *
+ * What it cannot see: SQL built at run time inside the database (EXECUTE of a string in PL/pgSQL,
+ * the body of an existing function called by name, triggers, operators and casts that call
+ * functions). Those are reported as `dynamic` where the syntax shows them, and otherwise are the
+ * database's own privileges' job.
+ */
+import lpq from "libpg-query";
+import { SIMPLE_KIND, type StatementKind } from "./kinds.js";
+
+export interface TableName {
+  schema?: string;
+  name: string;
+}
+
+/** One thing a statement does: a kind, and the table it acts on when there is one. */
+export interface SqlAction {
+  kind: StatementKind;
+  table?: TableName;
+  /** UPDATE/DELETE without a WHERE clause (or with one that references nothing: `WHERE 1=1`). */
+  noWhere?: boolean;
+  /** COPY TO/FROM PROGRAM. */
+  program?: boolean;
+}
+
+export interface StatementInfo {
+  kinds: StatementKind[];
+  actions: SqlAction[];
+  /** Every table the statement touches, as written (`schema.name` when qualified). */
+  tables: string[];
+  /** Every function called, lower-cased, schema-qualified when written so. */
+  functions: string[];
+  /** PREPARE name AS ...: the prepared statement's own classification, for a later EXECUTE. */
+  prepares?: { name: string; info: StatementInfo };
+  /** EXECUTE name: resolved per session (see resolveExecute). */
+  executes?: string;
+  /** DECLARE name CURSOR FOR ...: a portal the session may later Execute. */
+  declares?: { name: string; info: StatementInfo };
+  /** DEALLOCATE name, or "*" for DEALLOCATE ALL. */
+  deallocates?: string;
+  /** Why the statement is `unknown`, when it is. */
+  error?: string;
+}
+
+type Node = Record<string, unknown>;
+
+let loaded: Promise<void> | undefined;
+/** The parser is WebAssembly; it must be loaded once before classify() is called. */
+export function loadSqlParser(): Promise<void> {
+  loaded ??= lpq.loadModule();
+  return loaded;
+}
+
+const isObj = (v: unknown): v is Node => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** The single PascalCase key of a wrapped node: {"SelectStmt": {...}} → ["SelectStmt", {...}]. */
+function unwrap(v: unknown): [string, Node] | undefined {
+  if (!isObj(v)) return undefined;
+  const keys = Object.keys(v);
+  if (keys.length !== 1) return undefined;
+  const k = keys[0]!;
+  const inner = v[k];
+  return /^[A-Z]/.test(k) && isObj(inner) ? [k, inner] : undefined;
+}
+
+function strings(list: unknown): string[] {
+  if (!Array.isArray(list)) return [];
+  return list.flatMap((item) => {
+    const w = unwrap(item);
+    return w && w[0] === "String" && typeof w[1].sval === "string" ? [w[1].sval] : [];
+  });
+}
+
+function rangeVarName(rv: Node): TableName {
+  return typeof rv.schemaname === "string" ? { schema: rv.schemaname, name: String(rv.relname) } : { name: String(rv.relname) };
+}
+
+export function tableText(t: TableName): string {
+  return t.schema ? `${t.schema}.${t.name}` : t.name;
+}
+
+/** True when an expression references nothing from any row (so filters nothing). */
+function isConstantExpression(expr: unknown): boolean {
+  let constant = true;
+  const visit = (v: unknown): void => {
+    if (!constant) return;
+    if (Array.isArray(v)) { v.forEach(visit); return; }
+    if (!isObj(v)) return;
+    for (const [k, inner] of Object.entries(v)) {
+      if (k === "ColumnRef" || k === "SubLink" || k === "FuncCall" || k === "ParamRef" || k === "CurrentOfExpr") { constant = false; return; }
+      visit(inner);
+    }
+  };
+  visit(expr);
+  return constant;
+}
+
+const TABLE_DROP_TYPES = new Set(["OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE", "OBJECT_SEQUENCE", "OBJECT_INDEX"]);
+
+/** Collects kinds, actions and functions over one top-level statement's tree. */
+class Collector {
+  readonly kinds = new Set<StatementKind>();
+  readonly actions: SqlAction[] = [];
+  readonly functions = new Set<string>();
+  info: Partial<StatementInfo> = {};
+  /** CTE names in scope: an unqualified reference to one is not a table. */
+  private cteScopes: Set<string>[] = [];
+  /** Under EXPLAIN without ANALYZE the inner statement does not run: its work is `explain`. */
+  private explainOnly = 0;
+  /** Kind given to tables met outside any statement-specific handling (reads, or DDL objects). */
+  private readKind: StatementKind = "select";
+
+  private addKind(kind: StatementKind): void {
+    this.kinds.add(this.explainOnly > 0 ? "explain" : kind);
+  }
+
+  private addAction(a: SqlAction): void {
+    this.actions.push(this.explainOnly > 0 ? { ...a, kind: "explain" } : a);
+  }
+
+  private isCte(rv: Node): boolean {
+    if (typeof rv.schemaname === "string") return false;
+    return this.cteScopes.some((s) => s.has(String(rv.relname)));
+  }
+
+  private withReadKind(kind: StatementKind, fn: () => void): void {
+    const prev = this.readKind;
+    this.readKind = kind;
+    try { fn(); } finally { this.readKind = prev; }
+  }
+
+  /** Visits the given fields of a node, skipping `skip`. */
+  private walkFields(node: Node, skip: string[] = []): void {
+    for (const [k, v] of Object.entries(node)) if (!skip.includes(k)) this.walk(v);
+  }
+
+  private target(kind: StatementKind, rv: unknown, extra: Partial<SqlAction> = {}): void {
+    const inner = unwrap(rv)?.[1] ?? rv;
+    if (isObj(inner) && typeof inner.relname === "string" && !this.isCte(inner)) {
+      this.addAction({ kind, table: rangeVarName(inner), ...extra });
+    } else {
+      this.addAction({ kind, ...extra });
+    }
+  }
+
+  /** Runs `fn` with the CTE names of a WITH clause in scope (recursive CTEs see themselves). */
+  private withCtes(withClause: unknown, fn: () => void): void {
+    const names = new Set<string>();
+    const ctes = isObj(withClause) && Array.isArray(withClause.ctes) ? withClause.ctes : [];
+    for (const c of ctes) {
+      const w = unwrap(c);
+      if (w && w[0] === "CommonTableExpr" && typeof w[1].ctename === "string") names.add(w[1].ctename);
+    }
+    this.cteScopes.push(names);
+    try {
+      this.walk(withClause);
+      fn();
+    } finally {
+      this.cteScopes.pop();
+    }
+  }
+
+  walk(v: unknown): void {
+    if (Array.isArray(v)) { for (const item of v) this.walk(item); return; }
+    if (!isObj(v)) return;
+    const w = unwrap(v);
+    if (w) { this.node(w[0], w[1]); return; }
+    // Unwrapped nodes appear in some fields (relation, rel, funccall): recognise them by shape.
+    if (typeof v.relname === "string") { this.node("RangeVar", v); return; }
+    if (Array.isArray(v.funcname) && "funcformat" in v) { this.node("FuncCall", v); return; }
+    this.walkFields(v);
+  }
+
+  node(type: string, n: Node): void {
+    switch (type) {
+      case "RangeVar":
+        if (!this.isCte(n)) this.addAction({ kind: this.readKind, table: rangeVarName(n) });
+        return;
+      case "FuncCall": {
+        const name = strings(n.funcname).map((s) => s.toLowerCase()).join(".");
+        if (name) this.functions.add(name);
+        this.walkFields(n, ["funcname"]);
+        return;
+      }
+      case "SelectStmt":
+        this.addKind("select");
+        this.withCtes(n.withClause, () => this.withReadKind("select", () => {
+          if (isObj(n.intoClause)) {
+            this.addKind("ddl");
+            this.target("ddl", n.intoClause.rel);
+          }
+          if (!n.fromClause && !n.larg && !n.valuesLists) this.addAction({ kind: "select" });
+          this.walkFields(n, ["withClause", "intoClause"]);
+        }));
+        return;
+      case "InsertStmt":
+      case "UpdateStmt":
+      case "DeleteStmt": {
+        const kind = type === "InsertStmt" ? "insert" : type === "UpdateStmt" ? "update" : "delete";
+        this.addKind(kind);
+        this.withCtes(n.withClause, () => this.withReadKind("select", () => {
+          const noWhere = kind === "insert" ? undefined : !n.whereClause || isConstantExpression(n.whereClause);
+          this.target(kind, n.relation, noWhere === undefined ? {} : { noWhere });
+          this.walkFields(n, ["withClause", "relation"]);
+        }));
+        return;
+      }
+      case "MergeStmt": {
+        this.addKind("merge");
+        this.withCtes(n.withClause, () => this.withReadKind("select", () => {
+          this.target("merge", n.relation);
+          for (const clause of Array.isArray(n.mergeWhenClauses) ? n.mergeWhenClauses : []) {
+            const c = unwrap(clause)?.[1];
+            const cmd = c?.commandType;
+            const kind = cmd === "CMD_UPDATE" ? "update" : cmd === "CMD_DELETE" ? "delete" : cmd === "CMD_INSERT" ? "insert" : undefined;
+            if (kind) { this.addKind(kind); this.target(kind, n.relation); }
+          }
+          this.walkFields(n, ["withClause", "relation"]);
+        }));
+        return;
+      }
+      case "CopyStmt": {
+        const kind = n.is_from ? "copy_in" : "copy_out";
+        this.addKind(kind);
+        const program = n.is_program === true;
+        this.target(kind, n.relation, program ? { program } : {});
+        this.walk(n.query);
+        return;
+      }
+      case "TruncateStmt":
+        this.addKind("truncate");
+        for (const rv of Array.isArray(n.relations) ? n.relations : []) this.target("truncate", rv);
+        return;
+      case "ExplainStmt": {
+        this.addKind("explain");
+        const analyze = Array.isArray(n.options) && n.options.some((o) => {
+          const d = unwrap(o)?.[1];
+          if (!d || d.defname !== "analyze") return false;
+          // EXPLAIN (ANALYZE false) does not run the statement.
+          const arg = unwrap(d.arg)?.[1];
+          return !(arg && (arg.sval === "false" || arg.sval === "off" || arg.boolval === false || (isObj(arg.boolval) && !arg.boolval.boolval)));
+        });
+        if (analyze) this.walk(n.query);
+        else { this.explainOnly++; try { this.walk(n.query); } finally { this.explainOnly--; } }
+        return;
+      }
+      case "PrepareStmt": {
+        this.addKind("prepare");
+        this.walk(n.query);
+        if (typeof n.name === "string") this.info.prepares = { name: n.name, info: classifyTree(n.query) };
+        return;
+      }
+      case "ExecuteStmt":
+        this.addKind("execute");
+        this.addAction({ kind: "execute" });
+        if (typeof n.name === "string") this.info.executes = n.name;
+        this.walkFields(n, ["name"]);
+        return;
+      case "DeallocateStmt":
+        this.addKind("utility");
+        this.info.deallocates = typeof n.name === "string" ? n.name : "*";
+        return;
+      case "DeclareCursorStmt":
+        this.walk(n.query);
+        if (typeof n.portalname === "string") this.info.declares = { name: n.portalname, info: classifyTree(n.query) };
+        return;
+      case "CreateTableAsStmt":
+        this.addKind("ddl");
+        if (isObj(n.into)) this.target("ddl", n.into.rel);
+        this.walk(n.query);
+        return;
+      case "ViewStmt":
+        this.addKind("ddl");
+        this.target("ddl", n.view);
+        // The view's query reads these tables whenever the view is used.
+        this.walk(n.query);
+        return;
+      case "RuleStmt":
+        this.addKind("ddl");
+        this.target("ddl", n.relation);
+        // A rule's actions run on every matching event from now on: they count as work of this statement.
+        this.walk(n.actions);
+        this.walk(n.whereClause);
+        return;
+      case "CreateFunctionStmt":
+        this.addKind("ddl");
+        this.addAction({ kind: "ddl" });
+        this.walkFunctionBody(n);
+        return;
+      case "DoStmt":
+        this.addKind("dynamic");
+        this.addAction({ kind: "dynamic" });
+        this.walkDoBody(n);
+        return;
+      case "CallStmt":
+        this.addKind("call");
+        this.addAction({ kind: "call" });
+        this.walk(n.funccall);
+        return;
+      case "DropStmt": {
+        this.addKind("ddl");
+        const tableLike = typeof n.removeType === "string" && TABLE_DROP_TYPES.has(n.removeType);
+        let named = false;
+        for (const obj of Array.isArray(n.objects) ? n.objects : []) {
+          const names = strings(unwrap(obj)?.[1]?.items);
+          if (tableLike && names.length > 0) {
+            const name = names[names.length - 1]!;
+            this.addAction({ kind: "ddl", table: names.length > 1 ? { schema: names[names.length - 2]!, name } : { name } });
+            named = true;
+          }
+        }
+        if (!named) this.addAction({ kind: "ddl" });
+        return;
+      }
+      default: {
+        const simple = SIMPLE_KIND[type];
+        const kind: StatementKind | undefined = simple ?? (type.endsWith("Stmt") ? "ddl" : undefined);
+        if (!kind) { this.walkFields(n); return; }
+        this.addKind(kind);
+        const before = this.actions.length;
+        this.withReadKind(kind, () => this.walkFields(n));
+        if (this.actions.length === before) this.addAction({ kind });
+      }
+    }
+  }
+
+  /** SQL inside a DO block runs now: its statements are classified as part of this one. */
+  private walkDoBody(n: Node): void {
+    const body = (Array.isArray(n.args) ? n.args : []).map((a) => unwrap(a)?.[1]).find((d) => d?.defname === "as");
+    const language = (Array.isArray(n.args) ? n.args : []).map((a) => unwrap(a)?.[1]).find((d) => d?.defname === "language");
+    const lang = String(unwrap(language?.arg)?.[1]?.sval ?? "plpgsql").toLowerCase();
+    const src = unwrap(body?.arg)?.[1]?.sval;
+    if (typeof src !== "string" || lang !== "plpgsql") return;
+    this.walkPlpgsql(`DO $portcullis$${src}$portcullis$`, true);
+  }
+
+  /**
+   * A function body runs later, when called: its kinds are not this statement's, but the functions
+   * it calls are recorded, so wrapping pg_read_file in a new function does not hide it.
+   */
+  private walkFunctionBody(n: Node): void {
+    const opts = (Array.isArray(n.options) ? n.options : []).map((o) => unwrap(o)?.[1]);
+    const lang = String(unwrap(opts.find((d) => d?.defname === "language")?.arg)?.[1]?.sval ?? "sql").toLowerCase();
+    const as = opts.find((d) => d?.defname === "as");
+    const src = strings(unwrap(as?.arg)?.[1]?.items)[0];
+    const inner = new Collector();
+    if (n.sql_body) inner.walk(n.sql_body);
+    else if (typeof src === "string" && lang === "sql") {
+      for (const s of parseStatements(src)) inner.walk(s);
+    } else if (typeof src === "string" && lang === "plpgsql") {
+      inner.walkPlpgsql(`DO $portcullis$${src}$portcullis$`, false);
+    }
+    for (const f of inner.functions) this.functions.add(f);
+  }
+
+  private walkPlpgsql(doText: string, runsNow: boolean): void {
+    let tree: unknown;
+    try {
+      tree = lpq.parsePlPgSQLSync(doText);
+    } catch {
+      this.addKind("unknown");
+      return;
+    }
+    const visit = (v: unknown): void => {
+      if (Array.isArray(v)) { v.forEach(visit); return; }
+      if (!isObj(v)) return;
+      for (const [k, inner] of Object.entries(v)) {
+        if (k === "PLpgSQL_stmt_dynexecute" || k === "PLpgSQL_stmt_dynfors" || k === "PLpgSQL_stmt_open") {
+          // EXECUTE of a string: what runs is decided at run time.
+          if (runsNow) this.addKind("dynamic");
+        }
+        if (k === "PLpgSQL_expr" && isObj(inner) && typeof inner.query === "string") {
+          const sql = inner.parseMode === 0 || inner.parseMode === undefined ? inner.query : `SELECT ${inner.query}`;
+          for (const s of parseStatements(sql)) {
+            if (runsNow) this.walk(s);
+            else { const c = new Collector(); c.walk(s); for (const f of c.functions) this.functions.add(f); }
+          }
+        }
+        visit(inner);
+      }
+    };
+    visit(tree);
+  }
+}
+
+function parseStatements(sql: string): unknown[] {
+  try {
+    const tree = lpq.parseSync(sql) as { stmts?: Array<{ stmt: unknown }> };
+    return (tree.stmts ?? []).map((s) => s.stmt);
+  } catch {
+    return [];
+  }
+}
+
+function finish(c: Collector): StatementInfo {
+  const tables = [...new Set(c.actions.flatMap((a) => (a.table ? [tableText(a.table)] : [])))];
+  const kinds = c.kinds.size > 0 ? [...c.kinds] : (["utility"] as StatementKind[]);
+  return { kinds, actions: c.actions, tables, functions: [...c.functions], ...c.info };
+}
+
+function classifyTree(stmt: unknown): StatementInfo {
+  const c = new Collector();
+  c.walk(stmt);
+  return finish(c);
+}
+
+const UNKNOWN = (error: string): StatementInfo => ({ kinds: ["unknown"], actions: [{ kind: "unknown" }], tables: [], functions: [], error });
+
+/**
+ * Classifies every statement of a SQL string. Unparseable text yields one `unknown` statement;
+ * an empty string yields none. loadSqlParser() must have resolved first.
+ */
+export function classifySql(sql: string): StatementInfo[] {
+  let tree: { stmts?: Array<{ stmt: unknown }> };
+  try {
+    tree = lpq.parseSync(sql) as typeof tree;
+  } catch (err) {
+    return [UNKNOWN((err as Error).message)];
+  }
+  return (tree.stmts ?? []).map((s) => classifyTree(s.stmt));
+}
+
+/**
+ * Folds a session's prepared statement into an EXECUTE: the EXECUTE carries every kind of what it
+ * runs. An EXECUTE of a name the session never prepared (as far as the gateway saw) is `unknown`.
+ */
+export function resolveExecute(info: StatementInfo, prepared: (name: string) => StatementInfo | undefined): StatementInfo {
+  if (info.executes === undefined) return info;
+  const target = prepared(info.executes);
+  if (!target) return { ...info, kinds: [...info.kinds, "unknown"], actions: [...info.actions, { kind: "unknown" }], error: `prepared statement "${info.executes}" is not known to the gateway` };
+  return {
+    ...info,
+    kinds: [...new Set([...info.kinds, ...target.kinds])],
+    actions: [...info.actions, ...target.actions],
+    tables: [...new Set([...info.tables, ...target.tables])],
+    functions: [...new Set([...info.functions, ...target.functions])],
+  };
+}
+
+/** Query text with literals replaced by $n placeholders: safe to log. */
+export function normalizeSql(sql: string): string | undefined {
+  try {
+    return lpq.normalizeSync(sql);
+  } catch {
+    return undefined;
+  }
+}
+
+/** libpg-query's fingerprint: equal for statements that differ only in literal values. */
+export function fingerprintSql(sql: string): string | undefined {
+  try {
+    return lpq.fingerprintSync(sql);
+  } catch {
+    return undefined;
+  }
+}
