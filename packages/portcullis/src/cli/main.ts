@@ -1,6 +1,7 @@
 /** The `portcullis` command line: one file per command group. */
 import { Command } from "commander";
 import { registerConfig } from "./config.js";
+import { registerPolicy } from "./policy.js";
 import { registerQuickstart } from "./quickstart.js";
 import { registerServe } from "./serve.js";
 import { registerToken } from "./token.js";
@@ -13,6 +14,7 @@ export async function main(argv: string[]): Promise<void> {
   registerServe(program);
   registerConfig(program);
   registerToken(program);
+  registerPolicy(program);
   registerQuickstart(program);
   await program.parseAsync(argv);
 }

@@ -20,10 +20,11 @@ export interface TestTarget {
 }
 
 /** A PostgreSQL with database `app` owned by an application user that logs in with SCRAM. */
-export async function startTarget(opts: { authMethod?: "scram-sha-256" | "md5" | "trust"; ssl?: boolean } = {}): Promise<TestTarget> {
+export async function startTarget(opts: { authMethod?: "scram-sha-256" | "md5" | "trust"; ssl?: boolean; settings?: Record<string, string> } = {}): Promise<TestTarget> {
   const pg = await LocalPostgres.start({
     authMethod: opts.authMethod ?? "scram-sha-256",
     ssl: opts.ssl ?? false,
+    ...(opts.settings ? { settings: opts.settings } : {}),
     users: [{ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }],
     databases: [{ name: "app", owner: UPSTREAM_USER }],
   });
