@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
+import { type AddressInfo, createServer } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SignJWT } from "jose";
@@ -136,6 +137,60 @@ describe("postgres session through the gateway", () => {
     assert.ok(late, "the session no longer answers");
     assert.ok(errors.some((e) => e.code === "PX003") || late?.code === "PX003", errors.map((e) => `${e.code} ${e.message}`).join("; "));
     await client.end().catch(() => {});
+  });
+});
+
+/** A fake target that answers every startup with the given messages and records what it received. */
+async function startFakeTarget(answer: Buffer[]): Promise<{ port: number; received: () => Buffer; close: () => Promise<void> }> {
+  const got: Buffer[] = [];
+  const server = createServer((sock) => {
+    let sentAnswer = false;
+    sock.on("data", (b) => {
+      got.push(b);
+      if (!sentAnswer) { sentAnswer = true; sock.write(Buffer.concat(answer)); }
+    });
+    sock.on("error", () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { port: (server.address() as AddressInfo).port, received: () => Buffer.concat(got), close: () => new Promise((r) => server.close(() => r())) };
+}
+
+const authMessage = (code: number, data: Buffer = Buffer.alloc(0)) => {
+  const b = Buffer.alloc(9 + data.length);
+  b.write("R", 0);
+  b.writeInt32BE(8 + data.length, 1);
+  b.writeInt32BE(code, 5);
+  data.copy(b, 9);
+  return b;
+};
+
+describe("a rogue target cannot get the vaulted password", () => {
+  const viaFake = async (answer: Buffer[]) => {
+    const fake = await startFakeTarget(answer);
+    const target = await startTarget();
+    const gw = await startTestGateway({
+      target,
+      connections: [{ name: "app", type: "postgres", target: { host: "127.0.0.1", port: fake.port, database: "app", tls: "disable" }, credentials: { username: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, access: ["agents"] }],
+    });
+    try {
+      const err = await connectError(gw.clientConfig(await gw.token()));
+      return { err, received: fake.received().toString("latin1") };
+    } finally {
+      await gw.stop();
+      await target.stop();
+      await fake.close();
+    }
+  };
+
+  it("refuses a cleartext password request over an unencrypted link", async () => {
+    const { err, received } = await viaFake([authMessage(3)]);
+    assert.equal(err.code, "08004");
+    assert.ok(!received.includes(UPSTREAM_PASSWORD), "the password was sent in the clear");
+  });
+
+  it("refuses AuthenticationOk from a target that skipped SCRAM's proof", async () => {
+    const { err } = await viaFake([authMessage(10, Buffer.from("SCRAM-SHA-256\0\0")), authMessage(0)]);
+    assert.equal(err.code, "08004");
   });
 });
 

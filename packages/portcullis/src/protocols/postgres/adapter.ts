@@ -95,6 +95,7 @@ class FrontendConnection {
   private cancelProcessId?: number;
   private expiryTimer?: NodeJS.Timeout;
   private ended = false;
+  private clientTerminated = false;
   private readonly clientAddress: string;
 
   constructor(
@@ -107,6 +108,8 @@ class FrontendConnection {
     this.socket = socket;
     this.clientAddress = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
     socket.on("error", () => { /* reported through close; errors here are the client's network */ });
+    // On the raw TCP socket, so it fires however far the handshake got (TLS wraps this socket).
+    socket.once("close", () => this.finish("client_closed"));
   }
 
   async run(): Promise<void> {
@@ -219,6 +222,11 @@ class FrontendConnection {
     this.ctx.logger.info({ session: session.id, sub: principal.sub, connection: connection.name, client: this.clientAddress }, "postgres session opened");
 
     const upstream = await loginUpstream({ connection, params: forward, maxMessageSize: this.ctx.config().gateway.max_message_size });
+    if (this.ended) {
+      // The agent left (or was killed) while the gateway was logging in: nothing to relay.
+      upstream.socket.destroy();
+      return;
+    }
     this.upstream = upstream;
     const key = this.cancelKeys.issue({ cancel: () => cancelUpstream(connection, upstream.backendKey) });
     this.cancelProcessId = key.processId;
@@ -233,7 +241,9 @@ class FrontendConnection {
   }
 
   private relay(session: Session, connection: PostgresConnection, upstream: UpstreamSession): void {
-    const stages = this.stages(session, connection);
+    // The agent's Terminate makes the target close first; the session still ended by the agent's choice.
+    const watchTerminate: MessageStage = { fromClient: () => { this.clientTerminated = true; return undefined; }, clientTypes: [MSG.Terminate] };
+    const stages = [...this.stages(session, connection), watchTerminate];
     const max = this.ctx.config().gateway.max_message_size;
     const client = this.socket;
     const server = upstream.socket;
@@ -306,6 +316,10 @@ class FrontendConnection {
   }
 
   private closeWith(message: Buffer, reason: string): void {
+    // Read nothing more from a connection being refused or ended.
+    this.reader?.detach();
+    this.reader = undefined;
+    this.socket.pause();
     if (!this.socket.destroyed) {
       this.socket.end(message);
       // A client that never reads must not keep the socket open.
@@ -317,10 +331,12 @@ class FrontendConnection {
 
   private finish(reason: string): void {
     if (this.ended) return;
+    if (reason === "upstream_closed" && this.clientTerminated) reason = "client_closed";
     this.ended = true;
     clearTimeout(this.expiryTimer);
     if (this.cancelProcessId !== undefined) this.cancelKeys.release(this.cancelProcessId);
-    this.upstream?.socket.end();
+    if (reason === "client_closed") this.upstream?.socket.destroy();
+    else this.upstream?.socket.end();
     if (reason === "upstream_closed") this.socket.end();
     if (this.session) {
       this.ctx.metrics.sessionsActive.dec({ protocol: "postgres", connection: this.session.record.connection });

@@ -44,6 +44,7 @@ export type StartupPacket =
   | { kind: "startup"; major: number; minor: number; params: Map<string, string>; unsupportedOptions: string[] };
 
 export function decodeStartupPacket(packet: Buffer): StartupPacket {
+  if (packet.length < 8) throw protocolError("short startup packet");
   const code = packet.readInt32BE(4);
   if (code === SSL_REQUEST_CODE || code === GSSENC_REQUEST_CODE) {
     if (packet.length !== 8) throw protocolError("invalid encryption request length");

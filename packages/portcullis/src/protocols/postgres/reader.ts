@@ -15,6 +15,13 @@ export class HandshakeReader {
   private waiter?: { take: Take<unknown>; resolve: (v: unknown) => void; reject: (e: Error) => void };
   private failure?: Error;
   private readonly onData = (chunk: Buffer) => {
+    // A handshake exchanges a few small messages: more unread bytes than one message can hold is abuse.
+    if (this.buf.length + chunk.length > 2 * this.maxMessageSize + 1024) {
+      this.fail(new PortcullisError("E_PROTOCOL", "too much data during the handshake"));
+      this.detach();
+      this.socket.pause();
+      return;
+    }
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     this.pump();
   };

@@ -53,6 +53,8 @@ export class Pump {
   private queue: Frame[] = [];
   private waiting = false;
   private draining = false;
+  /** After a framing error the stream position is lost: nothing more is parsed or forwarded. */
+  private failed = false;
 
   constructor(private readonly o: PumpOptions) {
     this.framer = new Framer(o.maxMessageSize);
@@ -64,10 +66,12 @@ export class Pump {
 
   /** Feeds bytes received from the source. */
   push(chunk: Buffer): void {
+    if (this.failed) return;
     let frames: Frame[];
     try {
       frames = this.framer.push(chunk);
     } catch (err) {
+      this.failed = true;
       this.o.onError(err as Error);
       return;
     }

@@ -31,6 +31,8 @@ export class ScramClient {
   private readonly clientNonce = randomBytes(18).toString("base64");
   private readonly clientFirstBare = `n=,r=${this.clientNonce}`;
   private expectedServerSignature?: Buffer;
+  /** True once the target's server signature checked out. */
+  verified = false;
 
   constructor(private readonly password: string) {}
 
@@ -71,6 +73,7 @@ export class ScramClient {
     if (got.length !== this.expectedServerSignature.length || !timingSafeEqual(got, this.expectedServerSignature)) {
       throw fail("server signature mismatch");
     }
+    this.verified = true;
   }
 
   private async saltedPassword(salt: string, iterations: number): Promise<Buffer> {

@@ -38,7 +38,7 @@ const escape = (w: string) => w.replace(/[\\\s]/g, (c) => `\\${c}`);
 
 export function parseStartupOptions(options: string | undefined): ParsedOptions {
   const gateway = new Map<string, string>();
-  if (!options) return { gateway, forward: options };
+  if (!options) return { gateway, forward: undefined };
   const words = splitWords(options);
   const kept: string[] = [];
   for (let i = 0; i < words.length; i++) {

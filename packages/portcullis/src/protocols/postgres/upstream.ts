@@ -97,8 +97,16 @@ export async function loginUpstream(opts: UpstreamLoginOptions): Promise<Upstrea
       switch (frame.type) {
         case MSG.Authentication: {
           const { code, data } = decodeAuthentication(frame);
-          if (code === AUTH.Ok) break;
-          if (code === AUTH.CleartextPassword) socket.write(encode.password(password));
+          if (code === AUTH.Ok) {
+            // A target that skips SCRAM's final step has not proven it knows the password.
+            if (scram && !scram.verified) throw new PortcullisError("E_UPSTREAM_AUTH", "target ended SCRAM without proving its identity");
+            break;
+          }
+          if (code === AUTH.CleartextPassword) {
+            // Never hand the vaulted password to whoever is listening on an unencrypted link.
+            if (!tls) throw new PortcullisError("E_UPSTREAM_AUTH", "target asked for a cleartext password over an unencrypted connection");
+            socket.write(encode.password(password));
+          }
           else if (code === AUTH.MD5Password) socket.write(encode.password(md5Password(conn.credentials.username, password, data.subarray(0, 4))));
           else if (code === AUTH.SASL) {
             const mechanisms = data.toString("utf8").split("\0").filter(Boolean);
