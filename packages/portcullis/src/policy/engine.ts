@@ -5,8 +5,12 @@
 import type { RuleConfig } from "../config/schema.js";
 import { memberOf, type Principal } from "../identity/principal.js";
 import { type Action, type Decision, type Operation, STRICTNESS, UNKNOWN_DEFAULT_RULE } from "./decision.js";
-import { type Matcher, anyGlob } from "./glob.js";
+import { anyGlob } from "./glob.js";
 import type { SqlAction, StatementInfo, TableName } from "./sql/classify.js";
+import { DEFAULT_SEARCH_PATH, type SearchPath, nextSearchPath, schemasOf } from "./sql/search-path.js";
+
+/** Schemas an unqualified name may resolve to; undefined: any. */
+type Schemas = readonly string[] | undefined;
 
 interface CompiledRule {
   name: string;
@@ -14,7 +18,7 @@ interface CompiledRule {
   message?: string;
   connections?: Set<string>;
   groups?: string[];
-  sql?: (s: StatementInfo) => boolean;
+  sql?: (s: StatementInfo, schemas: Schemas) => boolean;
   http?: (op: Extract<Operation, { type: "http" }>) => boolean;
   ssh?: (op: Extract<Operation, { type: "ssh" }>) => boolean;
   /** Whether the rule's SQL condition names the `unknown` kind (then it, not the default, decides). */
@@ -22,48 +26,57 @@ interface CompiledRule {
 }
 
 /**
- * Table patterns: `name` matches that table in any schema; `schema.name` matches it exactly, and
- * also an unqualified reference to `name`, since the session's search_path may resolve it there.
+ * A name matcher for table and function patterns: a pattern without a schema matches the name in
+ * any schema; `schema.name` matches a qualified name exactly, and an unqualified one when a schema
+ * it may resolve to (search_path) makes it match. Case-insensitive: `"Customers"` is treated as
+ * customers, which fails closed.
  */
-function tableMatcher(patterns: string[]): (t: TableName) => boolean {
+function nameMatcher(patterns: string[]): (name: string, schema: string | undefined, schemas: Schemas) => boolean {
   const qualified = patterns.filter((p) => p.includes("."));
   const bare = patterns.filter((p) => !p.includes("."));
   const full = qualified.length ? anyGlob(qualified, { caseInsensitive: true }) : undefined;
   const nameOfQualified = qualified.length ? anyGlob(qualified.map((p) => p.slice(p.lastIndexOf(".") + 1)), { caseInsensitive: true }) : undefined;
-  const name = bare.length ? anyGlob(bare, { caseInsensitive: true }) : undefined;
-  return (t) => {
-    if (name?.(t.name)) return true;
-    if (t.schema) return full?.(`${t.schema}.${t.name}`) ?? false;
-    return nameOfQualified?.(t.name) ?? false;
+  const last = bare.length ? anyGlob(bare, { caseInsensitive: true }) : undefined;
+  return (name, schema, schemas) => {
+    if (last?.(name)) return true;
+    if (!full) return false;
+    if (schema !== undefined) return full(`${schema}.${name}`);
+    if (schemas === undefined) return nameOfQualified!(name);
+    return schemas.some((s) => full(`${s}.${name}`));
   };
 }
 
-/** Function patterns match however the call is spelled: with or without schema, any case. */
-function functionMatcher(patterns: string[]): Matcher {
-  const qualified = patterns.filter((p) => p.includes("."));
-  const bare = patterns.filter((p) => !p.includes("."));
-  const full = qualified.length ? anyGlob(qualified, { caseInsensitive: true }) : undefined;
-  const last = bare.length ? anyGlob(bare, { caseInsensitive: true }) : undefined;
-  return (fn) => (last?.(fn.slice(fn.lastIndexOf(".") + 1)) ?? false) || (full?.(fn) ?? false);
+function tableMatcher(patterns: string[]): (t: TableName, schemas: Schemas) => boolean {
+  const m = nameMatcher(patterns);
+  return (t, schemas) => m(t.name, t.schema, schemas);
 }
 
-function compileSql(cond: NonNullable<RuleConfig["when"]["sql"]>): (s: StatementInfo) => boolean {
+/** Function patterns match however the call is spelled: with or without schema, any case. */
+function functionMatcher(patterns: string[]): (fn: string, schemas: Schemas) => boolean {
+  const m = nameMatcher(patterns);
+  return (fn, schemas) => {
+    const dot = fn.lastIndexOf(".");
+    return dot < 0 ? m(fn, undefined, schemas) : m(fn.slice(dot + 1), fn.slice(0, dot), schemas);
+  };
+}
+
+function compileSql(cond: NonNullable<RuleConfig["when"]["sql"]>): (s: StatementInfo, schemas: Schemas) => boolean {
   const kinds = cond.statements ? new Set<string>(cond.statements) : undefined;
   const tables = cond.tables ? tableMatcher(cond.tables) : undefined;
   const functions = cond.functions ? functionMatcher(cond.functions) : undefined;
   const actionLevel = kinds || tables || cond.no_where || cond.program;
   // statements, tables, no_where and program must hold for one and the same action (SPEC §2).
-  const actionMatches = (a: SqlAction) =>
+  const actionMatches = (a: SqlAction, schemas: Schemas) =>
     (!kinds || kinds.has(a.kind)) &&
-    (!tables || (a.table !== undefined && tables(a.table))) &&
+    (!tables || (a.table !== undefined && tables(a.table, schemas))) &&
     (!cond.no_where || a.noWhere === true) &&
     (!cond.program || a.program === true);
-  return (s) => {
-    if (functions && !s.functions.some(functions)) return false;
+  return (s, schemas) => {
+    if (functions && !s.functions.some((f) => functions(f, schemas))) return false;
     if (!actionLevel) return true;
     // A statement whose kinds include one no action carries (e.g. `unknown`) still matches on kind.
     if (kinds && !tables && !cond.no_where && !cond.program && s.kinds.some((k) => kinds.has(k))) return true;
-    return s.actions.some(actionMatches);
+    return s.actions.some((a) => actionMatches(a, schemas));
   };
 }
 
@@ -101,18 +114,30 @@ function stricter(a: Action, b: Action): boolean {
   return STRICTNESS[a] > STRICTNESS[b];
 }
 
+export interface SqlContext {
+  /** The session's search_path before this operation (default: PostgreSQL's default). */
+  searchPath?: SearchPath;
+  /** Where RESET returns to. */
+  initialSearchPath?: SearchPath;
+  /** The target user, for `$user` in the path. */
+  user?: string;
+}
+
 export class PolicyEngine {
   private readonly rules: CompiledRule[];
+  /** Whether any SQL rule names a schema: only then does the session's search_path matter. */
+  readonly usesSchemas: boolean;
 
   constructor(rules: readonly RuleConfig[]) {
     this.rules = rules.map(compileRule);
+    this.usesSchemas = rules.some((r) => [...(r.when.sql?.tables ?? []), ...(r.when.sql?.functions ?? [])].some((p) => p.includes(".")));
   }
 
   get size(): number {
     return this.rules.length;
   }
 
-  decide(principal: Principal, connection: string, op: Operation): Decision {
+  decide(principal: Principal, connection: string, op: Operation, ctx: SqlContext = {}): Decision {
     const applicable = this.rules.filter(
       (r) => (!r.connections || r.connections.has(connection)) && (!r.groups || memberOf(principal, r.groups)),
     );
@@ -120,20 +145,25 @@ export class PolicyEngine {
       const rule = applicable.find((r) => (op.type === "http" ? r.http?.(op) : r.ssh?.(op)) ?? false);
       return rule ? this.outcome(rule) : { action: "allow" };
     }
-    let worst: Decision = { action: "allow" };
+    let worst: Decision | undefined;
     const statements: NonNullable<Decision["statements"]> = [];
+    const initial = ctx.initialSearchPath ?? ctx.searchPath ?? DEFAULT_SEARCH_PATH;
+    let path = ctx.searchPath ?? initial;
     for (const s of op.statements) {
-      const d = this.decideStatement(applicable, s);
+      const d = this.decideStatement(applicable, s, schemasOf(path, ctx.user));
       statements.push(d.rule !== undefined ? { action: d.action, rule: d.rule } : { action: d.action });
-      if (stricter(d.action, worst.action)) worst = d;
+      // Strictest wins; among equals, a decision a rule made is more telling than the default.
+      if (!worst || stricter(d.action, worst.action) || (d.action === worst.action && worst.rule === undefined && d.rule !== undefined)) worst = d;
+      // A SET search_path earlier in the message changes where later names resolve.
+      path = nextSearchPath(path, initial, s.setsSearchPath);
     }
-    return { ...worst, statements };
+    return { ...(worst ?? { action: "allow" }), statements };
   }
 
-  private decideStatement(rules: CompiledRule[], s: StatementInfo): Decision {
+  private decideStatement(rules: CompiledRule[], s: StatementInfo, schemas: Schemas): Decision {
     const unknown = s.kinds.includes("unknown");
     for (const r of rules) {
-      if (!r.sql || !r.sql(s)) continue;
+      if (!r.sql || !r.sql(s, schemas)) continue;
       // An allow that does not speak of `unknown` does not let unparseable text through.
       if (unknown && r.action === "allow" && !r.speaksOfUnknown) continue;
       return this.outcome(r);

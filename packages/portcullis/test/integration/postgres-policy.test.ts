@@ -23,6 +23,12 @@ const RULES = [
   { name: "no-copy-program", when: { sql: { statements: ["copy_out", "copy_in"], program: true } }, action: "deny" },
 ];
 
+const denial = (rule: string) => (err: Error & { code?: string }) => {
+  assert.equal(err.code, "42501", err.message);
+  assert.match(err.message, new RegExp(`^portcullis: denied by rule ${rule}`));
+  return true;
+};
+
 describe("SQL policy through the gateway", () => {
   let target: TestTarget;
   let gw: TestGateway;
@@ -45,12 +51,6 @@ describe("SQL policy through the gateway", () => {
     await gw?.stop();
     await target?.stop();
   });
-
-  const denial = (rule: string) => (err: Error & { code?: string }) => {
-    assert.equal(err.code, "42501", err.message);
-    assert.match(err.message, new RegExp(`^portcullis: denied by rule ${rule}`));
-    return true;
-  };
 
   it("denies over the simple protocol; nothing reaches the database; the session stays usable", async () => {
     const client = new pg.Client(gw.clientConfig(await gw.token()));
@@ -184,4 +184,61 @@ describe("SQL policy through the gateway", () => {
     await client.end();
     assert.equal(await rowCount(), 10);
   });
+
+  it("survives a statement too deep to analyse: refused as unknown, gateway and session intact", async () => {
+    const client = new pg.Client(gw.clientConfig(await gw.token()));
+    await client.connect();
+    const deep = `select ${Array.from({ length: 4000 }, (_, i) => String(i)).join(" + ")}`;
+    await assert.rejects(client.query(deep), denial("default-deny-unknown"));
+    assert.equal((await client.query("select 1 as one")).rows[0].one, 1);
+    await client.end();
+  });
 });
+
+describe("table rules that name a schema follow the session's search_path", () => {
+  let target: TestTarget;
+  let gw: TestGateway;
+  before(async () => {
+    target = await startTarget();
+    const admin = new pg.Client(target.pg.clientConfig(target.pg.superuser, "app"));
+    await admin.connect();
+    await admin.query("create schema vault authorization app_user");
+    await admin.query("create table vault.secrets (k text); create table public.secrets (k text)");
+    await admin.query("alter table vault.secrets owner to app_user; alter table public.secrets owner to app_user");
+    await admin.end();
+    gw = await startTestGateway({ target, overrides: { rules: [{ name: "protect-vault", when: { sql: { tables: ["vault.*"] } }, action: "deny" }] } });
+  });
+  after(async () => {
+    await gw?.stop();
+    await target?.stop();
+  });
+
+  it("allows an unqualified name while vault is off the path, denies it once SET puts vault on it", async () => {
+    const client = new pg.Client(gw.clientConfig(await gw.token()));
+    await client.connect();
+    await client.query("select * from secrets");
+    await assert.rejects(client.query("select * from vault.secrets"), denial("protect-vault"));
+    await client.query("set search_path = vault, public");
+    await assert.rejects(client.query("select * from secrets"), denial("protect-vault"));
+    await client.query("reset search_path");
+    await client.query("select * from secrets");
+    // A path computed at run time cannot be followed: every schema is assumed from then on.
+    await client.query("select set_config('search_path', 'va' || 'ult', false)");
+    await client.query("select * from public.secrets");
+    await assert.rejects(client.query("select * from secrets"), denial("protect-vault"));
+    await client.end();
+  });
+
+  it("knows a search_path the role brings by default", async () => {
+    await target.pg.query("alter role app_user set search_path = vault, public");
+    try {
+      const client = new pg.Client(gw.clientConfig(await gw.token()));
+      await client.connect();
+      await assert.rejects(client.query("select * from secrets"), denial("protect-vault"));
+      await client.end();
+    } finally {
+      await target.pg.query("alter role app_user reset search_path");
+    }
+  });
+});
+

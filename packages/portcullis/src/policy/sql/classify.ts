@@ -38,10 +38,14 @@ export interface StatementInfo {
   prepares?: { name: string; info: StatementInfo };
   /** EXECUTE name: resolved per session (see resolveExecute). */
   executes?: string;
+  /** EXPLAIN EXECUTE name: the prepared statement's tables, as explain actions. */
+  explainsExecute?: string;
   /** DECLARE name CURSOR FOR ...: a portal the session may later Execute. */
   declares?: { name: string; info: StatementInfo };
   /** DEALLOCATE name, or "*" for DEALLOCATE ALL. */
   deallocates?: string;
+  /** A change of the session's search_path: the new list, back to the session's start, or not knowable. */
+  setsSearchPath?: string[] | "reset" | "unknown";
   /** Why the statement is `unknown`, when it is. */
   error?: string;
 }
@@ -83,21 +87,37 @@ export function tableText(t: TableName): string {
   return t.schema ? `${t.schema}.${t.name}` : t.name;
 }
 
-/** True when an expression references nothing from any row (so filters nothing). */
-function isConstantExpression(expr: unknown): boolean {
+/**
+ * True when a condition references no column anywhere (not even in a subquery): it cannot tell
+ * rows apart, so `WHERE true`, `WHERE 1=1`, `WHERE (SELECT true)`, `WHERE now() IS NOT NULL` or
+ * `WHERE $1` filter nothing. `WHERE CURRENT OF cursor` names one row.
+ */
+function referencesNoColumn(expr: unknown): boolean {
   let constant = true;
   const visit = (v: unknown): void => {
     if (!constant) return;
     if (Array.isArray(v)) { v.forEach(visit); return; }
     if (!isObj(v)) return;
     for (const [k, inner] of Object.entries(v)) {
-      if (k === "ColumnRef" || k === "SubLink" || k === "FuncCall" || k === "ParamRef" || k === "CurrentOfExpr") { constant = false; return; }
+      if (k === "ColumnRef" || k === "CurrentOfExpr") { constant = false; return; }
       visit(inner);
     }
   };
   visit(expr);
   return constant;
 }
+
+/** The value list of `SET search_path = a, "B"` as PostgreSQL will read it. */
+function searchPathOf(n: Node): StatementInfo["setsSearchPath"] {
+  if (n.kind === "VAR_RESET" || n.kind === "VAR_SET_DEFAULT" || n.kind === "VAR_RESET_ALL") return "reset";
+  // SET LOCAL lasts until the transaction ends, which the gateway does not follow: assume anything.
+  if (n.kind !== "VAR_SET_VALUE" || n.is_local === true || !Array.isArray(n.args)) return "unknown";
+  const names = n.args.map((a) => unwrap(a)?.[1]).map((c) => (isObj(c?.sval) ? c.sval.sval : undefined));
+  return names.every((x): x is string => typeof x === "string") ? names.flatMap((x) => x.split(",").map((p) => p.trim()).filter(Boolean)) : "unknown";
+}
+
+/** Deep trees beyond this are refused as `unknown` rather than walked (PostgreSQL itself limits stack depth). */
+const MAX_DEPTH = 1000;
 
 const TABLE_DROP_TYPES = new Set(["OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE", "OBJECT_SEQUENCE", "OBJECT_INDEX"]);
 
@@ -113,6 +133,10 @@ class Collector {
   private explainOnly = 0;
   /** Kind given to tables met outside any statement-specific handling (reads, or DDL objects). */
   private readKind: StatementKind = "select";
+  private depth = 0;
+
+  /** @param text the statement's own SQL text (function bodies are re-parsed from it) */
+  constructor(private readonly text = "") {}
 
   private addKind(kind: StatementKind): void {
     this.kinds.add(this.explainOnly > 0 ? "explain" : kind);
@@ -138,26 +162,32 @@ class Collector {
     for (const [k, v] of Object.entries(node)) if (!skip.includes(k)) this.walk(v);
   }
 
+  /** The relation a statement writes or defines: always a real table, never a CTE of the same name. */
   private target(kind: StatementKind, rv: unknown, extra: Partial<SqlAction> = {}): void {
     const inner = unwrap(rv)?.[1] ?? rv;
-    if (isObj(inner) && typeof inner.relname === "string" && !this.isCte(inner)) {
+    if (isObj(inner) && typeof inner.relname === "string") {
       this.addAction({ kind, table: rangeVarName(inner), ...extra });
     } else {
       this.addAction({ kind, ...extra });
     }
   }
 
-  /** Runs `fn` with the CTE names of a WITH clause in scope (recursive CTEs see themselves). */
+  /**
+   * Runs `fn` with the CTEs of a WITH clause in scope. Without RECURSIVE a CTE's body sees only the
+   * CTEs before it: `WITH secrets AS (SELECT * FROM secrets)` reads the real table.
+   */
   private withCtes(withClause: unknown, fn: () => void): void {
-    const names = new Set<string>();
-    const ctes = isObj(withClause) && Array.isArray(withClause.ctes) ? withClause.ctes : [];
-    for (const c of ctes) {
-      const w = unwrap(c);
-      if (w && w[0] === "CommonTableExpr" && typeof w[1].ctename === "string") names.add(w[1].ctename);
-    }
+    const ctes = (isObj(withClause) && Array.isArray(withClause.ctes) ? withClause.ctes : [])
+      .map((c) => unwrap(c)?.[1])
+      .filter((c): c is Node => isObj(c) && typeof c.ctename === "string");
+    const recursive = isObj(withClause) && withClause.recursive === true;
+    const names = new Set<string>(recursive ? ctes.map((c) => String(c.ctename)) : []);
     this.cteScopes.push(names);
     try {
-      this.walk(withClause);
+      for (const c of ctes) {
+        this.walk(c.ctequery);
+        names.add(String(c.ctename));
+      }
       fn();
     } finally {
       this.cteScopes.pop();
@@ -167,6 +197,15 @@ class Collector {
   walk(v: unknown): void {
     if (Array.isArray(v)) { for (const item of v) this.walk(item); return; }
     if (!isObj(v)) return;
+    if (++this.depth > MAX_DEPTH) throw new TooComplex();
+    try {
+      this.visit(v);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private visit(v: Node): void {
     const w = unwrap(v);
     if (w) { this.node(w[0], w[1]); return; }
     // Unwrapped nodes appear in some fields (relation, rel, funccall): recognise them by shape.
@@ -183,6 +222,8 @@ class Collector {
       case "FuncCall": {
         const name = strings(n.funcname).map((s) => s.toLowerCase()).join(".");
         if (name) this.functions.add(name);
+        // set_config('search_path', ...) can set anything, computed at run time.
+        if (name.endsWith("set_config")) this.info.setsSearchPath = "unknown";
         this.walkFields(n, ["funcname"]);
         return;
       }
@@ -203,8 +244,13 @@ class Collector {
         const kind = type === "InsertStmt" ? "insert" : type === "UpdateStmt" ? "update" : "delete";
         this.addKind(kind);
         this.withCtes(n.withClause, () => this.withReadKind("select", () => {
-          const noWhere = kind === "insert" ? undefined : !n.whereClause || isConstantExpression(n.whereClause);
+          const noWhere = kind === "insert" ? undefined : !n.whereClause || referencesNoColumn(n.whereClause);
           this.target(kind, n.relation, noWhere === undefined ? {} : { noWhere });
+          // INSERT ... ON CONFLICT DO UPDATE updates the rows it collides with.
+          if (isObj(n.onConflictClause) && n.onConflictClause.action === "ONCONFLICT_UPDATE") {
+            this.addKind("update");
+            this.target("update", n.relation);
+          }
           this.walkFields(n, ["withClause", "relation"]);
         }));
         return;
@@ -217,7 +263,11 @@ class Collector {
             const c = unwrap(clause)?.[1];
             const cmd = c?.commandType;
             const kind = cmd === "CMD_UPDATE" ? "update" : cmd === "CMD_DELETE" ? "delete" : cmd === "CMD_INSERT" ? "insert" : undefined;
-            if (kind) { this.addKind(kind); this.target(kind, n.relation); }
+            if (!kind) continue;
+            this.addKind(kind);
+            // ON true with an unconditional WHEN touches every row, as a DELETE without WHERE would.
+            const unbounded = kind !== "insert" && referencesNoColumn(n.joinCondition) && !c?.condition;
+            this.target(kind, n.relation, unbounded ? { noWhere: true } : {});
           }
           this.walkFields(n, ["withClause", "relation"]);
         }));
@@ -227,8 +277,15 @@ class Collector {
         const kind = n.is_from ? "copy_in" : "copy_out";
         this.addKind(kind);
         const program = n.is_program === true;
-        this.target(kind, n.relation, program ? { program } : {});
+        if (n.relation) this.target(kind, n.relation, program ? { program } : {});
+        const before = this.actions.length;
         this.walk(n.query);
+        if (!n.relation) {
+          // COPY (SELECT ... FROM customers) TO exports customers: one copy action per table read.
+          const tables = this.actions.slice(before).flatMap((a) => (a.table && a.kind === "select" ? [a.table] : []));
+          if (tables.length === 0) this.addAction({ kind, ...(program ? { program } : {}) });
+          for (const table of tables) this.addAction({ kind, table, ...(program ? { program } : {}) });
+        }
         return;
       }
       case "TruncateStmt":
@@ -240,9 +297,14 @@ class Collector {
         const analyze = Array.isArray(n.options) && n.options.some((o) => {
           const d = unwrap(o)?.[1];
           if (!d || d.defname !== "analyze") return false;
-          // EXPLAIN (ANALYZE false) does not run the statement.
-          const arg = unwrap(d.arg)?.[1];
-          return !(arg && (arg.sval === "false" || arg.sval === "off" || arg.boolval === false || (isObj(arg.boolval) && !arg.boolval.boolval)));
+          // EXPLAIN (ANALYZE false | off | 0) does not run the statement.
+          const arg = unwrap(d.arg);
+          if (!arg) return true;
+          const [type, value] = arg;
+          if (type === "Integer") return (value.ival ?? 0) !== 0;
+          if (type === "Boolean") return value.boolval === true;
+          if (type === "String" && typeof value.sval === "string") return !["false", "off", "0", "no", "f", "n"].includes(value.sval.toLowerCase());
+          return true;
         });
         if (analyze) this.walk(n.query);
         else { this.explainOnly++; try { this.walk(n.query); } finally { this.explainOnly--; } }
@@ -251,13 +313,17 @@ class Collector {
       case "PrepareStmt": {
         this.addKind("prepare");
         this.walk(n.query);
-        if (typeof n.name === "string") this.info.prepares = { name: n.name, info: classifyTree(n.query) };
+        if (typeof n.name === "string") this.info.prepares = { name: n.name, info: classifyTree(n.query, this.text) };
         return;
       }
       case "ExecuteStmt":
         this.addKind("execute");
         this.addAction({ kind: "execute" });
-        if (typeof n.name === "string") this.info.executes = n.name;
+        // EXPLAIN EXECUTE plans without running: its tables count, as `explain` work only.
+        if (typeof n.name === "string") {
+          if (this.explainOnly === 0) this.info.executes = n.name;
+          else this.info.explainsExecute = n.name;
+        }
         this.walkFields(n, ["name"]);
         return;
       case "DeallocateStmt":
@@ -266,7 +332,7 @@ class Collector {
         return;
       case "DeclareCursorStmt":
         this.walk(n.query);
-        if (typeof n.portalname === "string") this.info.declares = { name: n.portalname, info: classifyTree(n.query) };
+        if (typeof n.portalname === "string") this.info.declares = { name: n.portalname, info: classifyTree(n.query, this.text) };
         return;
       case "CreateTableAsStmt":
         this.addKind("ddl");
@@ -300,6 +366,19 @@ class Collector {
         this.addKind("call");
         this.addAction({ kind: "call" });
         this.walk(n.funccall);
+        return;
+      case "VariableSetStmt": {
+        const name = typeof n.name === "string" ? n.name.toLowerCase() : "";
+        const kind = name === "transaction" ? "transaction" : "set";
+        this.addKind(kind);
+        this.addAction({ kind });
+        if (name === "search_path" || n.kind === "VAR_RESET_ALL") this.info.setsSearchPath = searchPathOf(n);
+        return;
+      }
+      case "DiscardStmt":
+        this.addKind("utility");
+        this.addAction({ kind: "utility" });
+        this.info.setsSearchPath = "reset";
         return;
       case "DropStmt": {
         this.addKind("ddl");
@@ -351,10 +430,12 @@ class Collector {
     if (n.sql_body) inner.walk(n.sql_body);
     else if (typeof src === "string" && lang === "sql") {
       for (const s of parseStatements(src)) inner.walk(s);
-    } else if (typeof src === "string" && lang === "plpgsql") {
-      inner.walkPlpgsql(`DO $portcullis$${src}$portcullis$`, false);
+    } else if (lang === "plpgsql" && this.text) {
+      // The PL/pgSQL parser takes the whole CREATE FUNCTION (a DO wrapper would refuse `RETURN value`).
+      inner.walkPlpgsql(this.text, false);
     }
     for (const f of inner.functions) this.functions.add(f);
+    if (inner.kinds.has("unknown")) this.addKind("unknown");
   }
 
   private walkPlpgsql(doText: string, runsNow: boolean): void {
@@ -374,7 +455,9 @@ class Collector {
           if (runsNow) this.addKind("dynamic");
         }
         if (k === "PLpgSQL_expr" && isObj(inner) && typeof inner.query === "string") {
-          const sql = inner.parseMode === 0 || inner.parseMode === undefined ? inner.query : `SELECT ${inner.query}`;
+          // parseMode 0: a statement; 3-5: an assignment `target := expr`; otherwise an expression.
+          const mode = typeof inner.parseMode === "number" ? inner.parseMode : 0;
+          const sql = mode === 0 ? inner.query : `SELECT ${mode >= 3 ? inner.query.slice(inner.query.indexOf(":=") + 2) : inner.query}`;
           for (const s of parseStatements(sql)) {
             if (runsNow) this.walk(s);
             else { const c = new Collector(); c.walk(s); for (const f of c.functions) this.functions.add(f); }
@@ -402,9 +485,16 @@ function finish(c: Collector): StatementInfo {
   return { kinds, actions: c.actions, tables, functions: [...c.functions], ...c.info };
 }
 
-function classifyTree(stmt: unknown): StatementInfo {
-  const c = new Collector();
-  c.walk(stmt);
+class TooComplex extends Error {}
+
+function classifyTree(stmt: unknown, text = ""): StatementInfo {
+  const c = new Collector(text);
+  try {
+    c.walk(stmt);
+  } catch (err) {
+    if (err instanceof TooComplex || err instanceof RangeError) return UNKNOWN("statement too deeply nested to analyse");
+    throw err;
+  }
   return finish(c);
 }
 
@@ -415,13 +505,22 @@ const UNKNOWN = (error: string): StatementInfo => ({ kinds: ["unknown"], actions
  * an empty string yields none. loadSqlParser() must have resolved first.
  */
 export function classifySql(sql: string): StatementInfo[] {
-  let tree: { stmts?: Array<{ stmt: unknown }> };
+  // On the wire a NUL ends the text; anywhere else it would hide what follows from the parser.
+  if (sql.includes("\0")) return [UNKNOWN("text contains a NUL byte")];
+  if (sql.trim() === "") return [];
+  let tree: { stmts?: Array<{ stmt: unknown; stmt_location?: number; stmt_len?: number }> };
   try {
     tree = lpq.parseSync(sql) as typeof tree;
   } catch (err) {
-    return [UNKNOWN((err as Error).message)];
+    return [UNKNOWN(err instanceof RangeError ? "statement too deeply nested to analyse" : (err as Error).message)];
   }
-  return (tree.stmts ?? []).map((s) => classifyTree(s.stmt));
+  const bytes = Buffer.from(sql);
+  return (tree.stmts ?? []).map((s) => {
+    // Locations are byte offsets; stmt_len 0 means "to the end".
+    const start = s.stmt_location ?? 0;
+    const text = bytes.toString("utf8", start, s.stmt_len ? start + s.stmt_len : bytes.length);
+    return classifyTree(s.stmt, text);
+  });
 }
 
 /**
@@ -429,6 +528,16 @@ export function classifySql(sql: string): StatementInfo[] {
  * runs. An EXECUTE of a name the session never prepared (as far as the gateway saw) is `unknown`.
  */
 export function resolveExecute(info: StatementInfo, prepared: (name: string) => StatementInfo | undefined): StatementInfo {
+  if (info.explainsExecute !== undefined) {
+    const target = prepared(info.explainsExecute);
+    if (!target) return info;
+    return {
+      ...info,
+      actions: [...info.actions, ...target.actions.map((a) => ({ ...a, kind: "explain" as const }))],
+      tables: [...new Set([...info.tables, ...target.tables])],
+      functions: [...new Set([...info.functions, ...target.functions])],
+    };
+  }
   if (info.executes === undefined) return info;
   const target = prepared(info.executes);
   if (!target) return { ...info, kinds: [...info.kinds, "unknown"], actions: [...info.actions, { kind: "unknown" }], error: `prepared statement "${info.executes}" is not known to the gateway` };

@@ -17,6 +17,7 @@ import { fatal, sqlstateFor } from "./errors.js";
 import { AUTH, MSG, decodePassword, decodeStartupPacket, encode } from "./messages.js";
 import { HandshakeReader } from "./reader.js";
 import { type MessageStage, Pump } from "./relay.js";
+import { parseSearchPath } from "../../policy/sql/search-path.js";
 import { policyStage } from "./policy-stage.js";
 import { parseStartupOptions } from "./startup-options.js";
 import { cancelUpstream, loginUpstream, type UpstreamSession } from "./upstream.js";
@@ -31,18 +32,20 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface ListenAddress { host: string; port: number }
 
-/** Builds the per-session message stages; later issues add policy, masking, recording here. */
-export type StageFactory = (session: Session, connection: PostgresConnection) => MessageStage[];
+/** Builds the per-session message stages; later issues add masking, recording here. */
+export type StageFactory = (session: Session, connection: PostgresConnection, upstream: UpstreamSession) => MessageStage[];
 
 /** Policy on every session; later: masking, recording. */
 function defaultStages(ctx: GatewayContext): StageFactory {
-  return (session, connection) => [
+  return (session, connection, upstream) => [
     policyStage({
       session,
       connection: connection.name,
       policy: ctx.policy,
       cache: ctx.sqlCache,
       summarize: () => ctx.logger.isLevelEnabled("debug"),
+      initialSearchPath: upstream.searchPath !== undefined ? parseSearchPath(upstream.searchPath) : "unknown",
+      targetUser: connection.credentials.username,
     }),
   ];
 }
@@ -221,7 +224,13 @@ class FrontendConnection {
     this.ctx.metrics.sessionsActive.inc({ protocol: "postgres", connection: connection.name });
     this.ctx.logger.info({ session: session.id, sub: principal.sub, connection: connection.name, client: this.clientAddress }, "postgres session opened");
 
-    const upstream = await loginUpstream({ connection, params: forward, maxMessageSize: this.ctx.config().gateway.max_message_size });
+    const upstream = await loginUpstream({
+      connection,
+      params: forward,
+      maxMessageSize: this.ctx.config().gateway.max_message_size,
+      // Table rules that name a schema need to know where unqualified names resolve.
+      probeSearchPath: this.ctx.policy().usesSchemas,
+    });
     if (this.ended) {
       // The agent left (or was killed) while the gateway was logging in: nothing to relay.
       upstream.socket.destroy();
@@ -243,7 +252,7 @@ class FrontendConnection {
   private relay(session: Session, connection: PostgresConnection, upstream: UpstreamSession): void {
     // The agent's Terminate makes the target close first; the session still ended by the agent's choice.
     const watchTerminate: MessageStage = { fromClient: () => { this.clientTerminated = true; return undefined; }, clientTypes: [MSG.Terminate] };
-    const stages = [...this.stages(session, connection), watchTerminate];
+    const stages = [...this.stages(session, connection, upstream), watchTerminate];
     const max = this.ctx.config().gateway.max_message_size;
     const client = this.socket;
     const server = upstream.socket;

@@ -21,7 +21,7 @@ export const MSG = {
   FunctionCall: 0x46,
   // backend
   Authentication: 0x52, ParameterStatus: 0x53, BackendKeyData: 0x4b, ReadyForQuery: 0x5a,
-  ErrorResponse: 0x45, NoticeResponse: 0x4e, NegotiateProtocolVersion: 0x76,
+  ErrorResponse: 0x45, NoticeResponse: 0x4e, NegotiateProtocolVersion: 0x76, DataRow: 0x44,
 } as const;
 
 export const AUTH = { Ok: 0, CleartextPassword: 3, MD5Password: 5, SASL: 10, SASLContinue: 11, SASLFinal: 12 } as const;

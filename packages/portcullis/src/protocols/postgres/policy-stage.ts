@@ -13,6 +13,7 @@ import type { Decision } from "../../policy/decision.js";
 import type { PolicyEngine } from "../../policy/engine.js";
 import type { ClassificationCache } from "../../policy/sql/cache.js";
 import { type StatementInfo, normalizeSql, resolveExecute } from "../../policy/sql/classify.js";
+import { type SearchPath, nextSearchPath } from "../../policy/sql/search-path.js";
 import type { Frame } from "./framer.js";
 import { MSG, decodeBind, decodeExecute, decodeParse, decodeQuery, decodeTarget, encode, pgError } from "./messages.js";
 import type { MessageStage, Verdict } from "./relay.js";
@@ -25,6 +26,10 @@ export interface PolicyStageDeps {
   cache: ClassificationCache;
   /** Whether decision events carry a literal-free summary of the SQL (costs a parse per distinct text). */
   summarize: () => boolean;
+  /** The session's search_path at login, or "unknown" when it was not asked for. */
+  initialSearchPath: SearchPath;
+  /** The target user (`$user` in search_path). */
+  targetUser: string;
 }
 
 interface Refusal {
@@ -52,6 +57,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
   let segmentsDone = 0;
 
   const preparedOne = (name: string) => statements.get(name)?.[0];
+  let searchPath: SearchPath = deps.initialSearchPath;
 
   /** Applies session-state side effects of statements that were allowed to run. */
   const track = (infos: StatementInfo[]) => {
@@ -60,12 +66,17 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
       if (s.declares) portals.set(s.declares.name, [s.declares.info]);
       if (s.deallocates === "*") statements.clear();
       else if (s.deallocates !== undefined) statements.delete(s.deallocates);
+      searchPath = nextSearchPath(searchPath, deps.initialSearchPath, s.setsSearchPath);
     }
   };
 
   const judge = (infos: StatementInfo[], text: string | undefined): Decision => {
     const resolved = infos.map((s) => resolveExecute(s, preparedOne));
-    const decision = deps.policy().decide(session.principal, connection, { type: "sql", statements: resolved });
+    const decision = deps.policy().decide(session.principal, connection, { type: "sql", statements: resolved }, {
+      searchPath,
+      initialSearchPath: deps.initialSearchPath,
+      user: deps.targetUser,
+    });
     const summary = text !== undefined && deps.summarize() ? normalizeSql(text) : undefined;
     session.decided({
       operation: {

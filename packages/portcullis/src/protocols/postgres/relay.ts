@@ -99,7 +99,15 @@ export class Pump {
       }
       if (i > runStart) this.write(span(frames, runStart, i));
       runStart = i + 1;
-      const result = this.apply(hooks, frame, 0);
+      let result: void | Promise<void>;
+      try {
+        result = this.apply(hooks, frame, 0);
+      } catch (err) {
+        // A stage that cannot decide must not take the gateway down, nor let the frame through.
+        this.failed = true;
+        this.o.onError(err as Error);
+        return;
+      }
       if (result instanceof Promise) {
         this.suspend(result, frames, i + 1);
         return;

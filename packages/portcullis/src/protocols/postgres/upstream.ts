@@ -24,6 +24,8 @@ export interface UpstreamSession {
   /** Bytes after the first ReadyForQuery (normally none). */
   leftover: Buffer;
   tls: boolean;
+  /** The session's starting search_path, when it was asked for. */
+  searchPath?: string;
 }
 
 export interface UpstreamLoginOptions {
@@ -31,6 +33,8 @@ export interface UpstreamLoginOptions {
   /** Startup parameters to pass through from the agent (application_name, options, ...). */
   params: Map<string, string>;
   maxMessageSize: number;
+  /** Ask the target for the session's search_path after login (role and database defaults apply). */
+  probeSearchPath?: boolean;
 }
 
 function openSocket(host: string, port: number, timeoutMs: number): Promise<Socket> {
@@ -131,9 +135,10 @@ export async function loginUpstream(opts: UpstreamLoginOptions): Promise<Upstrea
           throw new PortcullisError("E_UPSTREAM_AUTH", `target refused the gateway's login (SQLSTATE ${f.get("C") ?? "?"})`);
         }
         case MSG.ReadyForQuery: {
+          const searchPath = opts.probeSearchPath ? await showSearchPath(socket, reader) : undefined;
           const leftover = reader.detach();
           if (!backendKey) backendKey = { processId: 0, secretKey: 0 };
-          return { socket, parameters, backendKey, readyStatus: frame.raw[5] ?? 0x49, leftover, tls };
+          return { socket, parameters, backendKey, readyStatus: frame.raw[5] ?? 0x49, leftover, tls, ...(searchPath !== undefined ? { searchPath } : {}) };
         }
         default:
           throw new PortcullisError("E_PROTOCOL", `unexpected message 0x${frame.type.toString(16)} from target during login`);
@@ -142,6 +147,20 @@ export async function loginUpstream(opts: UpstreamLoginOptions): Promise<Upstrea
   } catch (err) {
     raw.destroy();
     throw err;
+  }
+}
+
+/** Runs SHOW search_path on a freshly logged-in target connection; undefined if it cannot be read. */
+async function showSearchPath(socket: Socket, reader: HandshakeReader): Promise<string | undefined> {
+  socket.write(encode.query("SHOW search_path"));
+  let value: string | undefined;
+  for (;;) {
+    const f = await reader.readFrame();
+    if (f.type === MSG.DataRow && f.raw.length >= 11 && f.raw.readInt16BE(5) === 1) {
+      const len = f.raw.readInt32BE(7);
+      if (len >= 0) value = f.raw.toString("utf8", 11, 11 + len);
+    }
+    if (f.type === MSG.ReadyForQuery) return value;
   }
 }
 
