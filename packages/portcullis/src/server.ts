@@ -23,6 +23,11 @@ import type { Store } from "./store/store.js";
 export interface GatewayOptions {
   /** Log destination (tests capture it); stderr by default. */
   logDestination?: DestinationStream;
+  /**
+   * Benchmarks only: relay without any message stage (no policy), to measure what the stages
+   * cost. Not reachable from the config file or the CLI: a deployed gateway always enforces.
+   */
+  withoutStagesForBenchmark?: boolean;
 }
 
 export interface Gateway {
@@ -80,7 +85,9 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
   let http: Awaited<ReturnType<typeof startHttpApi>> | undefined;
   try {
     if (config.gateway.postgres) {
-      const pg = new PostgresListener(context, config.gateway.postgres);
+      const pg = opts.withoutStagesForBenchmark
+        ? new PostgresListener(context, config.gateway.postgres, () => [])
+        : new PostgresListener(context, config.gateway.postgres);
       addresses.postgres = await pg.start();
       listeners.push(pg);
     }

@@ -206,6 +206,8 @@ class FrontendConnection {
   }
 
   private async connect(principal: Principal, connection: PostgresConnection, clientParams: Map<string, string>): Promise<void> {
+    // The agent may have left while its token was being verified: open nothing for it.
+    if (this.ended) return;
     const options = parseStartupOptions(clientParams.get("options"));
     const forward = new Map<string, string>();
     for (const [k, v] of clientParams) if (!RESERVED_PARAMS.has(k) && k !== "options") forward.set(k, v);
