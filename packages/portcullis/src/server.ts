@@ -7,6 +7,7 @@ import { loadConfig, type LoadedConfig } from "./config/load.js";
 import type { GatewayContext } from "./core/context.js";
 import { createLogger, type Logger } from "./core/logger.js";
 import { GatewayMetrics } from "./core/metrics.js";
+import { loadOrCreateKey } from "./core/keys.js";
 import { type DecisionEvent, SessionManager } from "./core/sessions.js";
 import { loadServerTls, secureContextOf } from "./core/tls.js";
 import { startHttpApi } from "./api/http-server.js";
@@ -74,6 +75,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
     get verifier() { return verifier; },
     policy: () => policy,
     sqlCache,
+    maskingKey: loadOrCreateKey(config.dataDir, "masking.key"),
     sessions,
     metrics,
     logger,

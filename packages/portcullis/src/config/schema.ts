@@ -1,7 +1,7 @@
 /**
  * The schema of portcullis.yaml (SPEC §2). Every object is strict: an unknown key is an error,
  * because a typo in a security config (`acess:`) must not silently widen or drop a control.
- * Sections the gateway does not enforce yet (masking, budgets, alerts) are refused by the
+ * Sections the gateway does not enforce yet (budgets, alerts) are refused by the
  * same mechanism rather than accepted and ignored.
  */
 import { z } from "zod";
@@ -119,6 +119,20 @@ const rule = z.object({
   message: z.string().max(500).optional(),
 }).strict();
 
+export const DETECTOR_NAMES = [
+  "email", "credit_card", "us_ssn", "iban", "phone", "ipv4", "ipv6", "jwt", "aws_key", "private_key", "api_token",
+] as const;
+
+export const MASKING_STRATEGIES = ["redact", "partial", "hash", "null"] as const;
+
+const maskingRule = z.object({
+  connections: z.array(z.string().min(1)).min(1).optional(),
+  /** `table.column` or `schema.table.column`, globs allowed (`payments.card_*`). */
+  columns: z.array(z.string().regex(/^[^.\s]+(\.[^.\s]+){1,2}$/, { message: 'expected "table.column" or "schema.table.column"' })).min(1).optional(),
+  detectors: z.array(z.enum(DETECTOR_NAMES)).min(1).optional(),
+  strategy: z.enum(MASKING_STRATEGIES).default("redact"),
+}).strict().refine((m) => m.columns !== undefined || m.detectors !== undefined, { message: "expected columns, detectors, or both" });
+
 export const configSchema = z.object({
   gateway: gateway,
   store: z.string().regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, {
@@ -127,6 +141,7 @@ export const configSchema = z.object({
   identity: identity.default({ issuers: [], dev_issuer: false, admins: [] }),
   connections: z.array(connection).default([]),
   rules: z.array(rule).default([]),
+  masking: z.array(maskingRule).default([]),
 }).strict().superRefine((cfg, ctx) => {
   const seen = new Map<string, number>();
   cfg.connections.forEach((c, i) => {
@@ -149,6 +164,9 @@ export const configSchema = z.object({
       ctx.addIssue({ code: "custom", path: ["rules", i, "action"], message: "approve is not available in this version (use deny until approvals land)" });
     }
   });
+  cfg.masking.forEach((m, i) => m.connections?.forEach((c, j) => {
+    if (!connectionNames.has(c)) ctx.addIssue({ code: "custom", path: ["masking", i, "connections", j], message: `no connection named "${c}"` });
+  }));
   if (cfg.identity.issuers.length === 0 && !cfg.identity.dev_issuer) {
     ctx.addIssue({ code: "custom", path: ["identity"], message: "no token issuer: configure identity.issuers or set identity.dev_issuer: true" });
   }
@@ -165,3 +183,4 @@ export type PostgresConnection = z.infer<typeof postgresConnection>;
 export type ConnectionConfig = z.infer<typeof connection>;
 export type IssuerConfig = z.infer<typeof issuer>;
 export type RuleConfig = z.infer<typeof rule>;
+export type MaskingRuleConfig = z.infer<typeof maskingRule>;

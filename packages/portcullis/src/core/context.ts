@@ -19,6 +19,8 @@ export interface GatewayContext {
   sessions: SessionManager;
   metrics: GatewayMetrics;
   logger: Logger;
+  /** Per-deployment key of the masking `hash` strategy (data_dir/masking.key). */
+  maskingKey: Buffer;
   /** TLS for agent-facing listeners (configured pair, or a generated self-signed one). */
   serverTls(): SecureContext;
 }

@@ -63,8 +63,8 @@ describe("config", () => {
   });
 
   it("refuses sections it does not enforce yet instead of ignoring them", () => {
-    const got = problems({ ...minimal, masking: [{ columns: ["customers.ssn"], strategy: "redact" }] });
-    assert.deepEqual(got, ['(root): unknown key "masking"']);
+    const got = problems({ ...minimal, budgets: [{ groups: ["agents"], rows_per_hour: 10 }] });
+    assert.deepEqual(got, ['(root): unknown key "budgets"']);
   });
 
   it("reports unresolvable references at their path, without inventing a value", () => {

@@ -550,6 +550,26 @@ export function resolveExecute(info: StatementInfo, prepared: (name: string) => 
   };
 }
 
+/** The text of each statement of a SQL string; undefined when it does not parse. */
+export function splitStatements(sql: string): string[] | undefined {
+  let tree: { stmts?: Array<{ stmt_location?: number; stmt_len?: number }> };
+  try {
+    tree = lpq.parseSync(sql) as typeof tree;
+  } catch {
+    return undefined;
+  }
+  const bytes = Buffer.from(sql);
+  return (tree.stmts ?? []).map((s) => {
+    const start = s.stmt_location ?? 0;
+    return bytes.toString("utf8", start, s.stmt_len ? start + s.stmt_len : bytes.length);
+  });
+}
+
+/** The raw parse trees of a SQL string's statements; [] when it does not parse. */
+export function parseStatementTrees(sql: string): unknown[] {
+  return parseStatements(sql);
+}
+
 /** Query text with literals replaced by $n placeholders: safe to log. */
 export function normalizeSql(sql: string): string | undefined {
   try {

@@ -18,6 +18,8 @@ import { AUTH, MSG, decodePassword, decodeStartupPacket, encode } from "./messag
 import { HandshakeReader } from "./reader.js";
 import { type MessageStage, Pump } from "./relay.js";
 import { parseSearchPath } from "../../policy/sql/search-path.js";
+import { MaskingRegistry } from "./masking-registry.js";
+import { maskingStage } from "./masking-stage.js";
 import { policyStage } from "./policy-stage.js";
 import { parseStartupOptions } from "./startup-options.js";
 import { cancelUpstream, loginUpstream, type UpstreamSession } from "./upstream.js";
@@ -35,10 +37,10 @@ export interface ListenAddress { host: string; port: number }
 /** Builds the per-session message stages; later issues add masking, recording here. */
 export type StageFactory = (session: Session, connection: PostgresConnection, upstream: UpstreamSession) => MessageStage[];
 
-/** Policy on every session; later: masking, recording. */
-function defaultStages(ctx: GatewayContext): StageFactory {
-  return (session, connection, upstream) => [
-    policyStage({
+/** Policy on every session, masking where the connection has rules; nearest the agent first. */
+function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFactory {
+  return (session, connection, upstream) => {
+    const stages: MessageStage[] = [policyStage({
       session,
       connection: connection.name,
       policy: ctx.policy,
@@ -46,20 +48,28 @@ function defaultStages(ctx: GatewayContext): StageFactory {
       summarize: () => ctx.logger.isLevelEnabled("debug"),
       initialSearchPath: upstream.searchPath !== undefined ? parseSearchPath(upstream.searchPath) : "unknown",
       targetUser: connection.credentials.username,
-    }),
-  ];
+    })];
+    const m = masking.get(ctx.config(), connection);
+    if (!m.planner.inert) stages.push(maskingStage({ planner: m.planner, ...(m.text ? { text: m.text } : {}), key: ctx.maskingKey }));
+    return stages;
+  };
 }
 
 export class PostgresListener {
   private server?: Server;
   private readonly cancelKeys = new CancelKeys();
   private readonly sockets = new Set<Socket>();
+  private readonly masking: MaskingRegistry;
+  private readonly stages: StageFactory;
 
   constructor(
     private readonly ctx: GatewayContext,
     private readonly address: ListenAddress,
-    private readonly stages: StageFactory = defaultStages(ctx),
-  ) {}
+    stages?: StageFactory,
+  ) {
+    this.masking = new MaskingRegistry(ctx.maskingKey);
+    this.stages = stages ?? defaultStages(ctx, this.masking);
+  }
 
   async start(): Promise<ListenAddress> {
     const server = createServer({ noDelay: true }, (socket) => {
@@ -83,6 +93,7 @@ export class PostgresListener {
       server.close(() => resolve());
       for (const s of this.sockets) s.destroy();
     });
+    await this.masking.close();
   }
 }
 
@@ -268,7 +279,8 @@ class FrontendConnection {
     });
     const toClient = new Pump({
       source: server, destination: client, maxMessageSize: max,
-      stages: stages.flatMap((s) => (s.fromServer ? [{ hook: s.fromServer, ...(s.serverTypes ? { types: s.serverTypes } : {}) }] : [])),
+      // Onion order: the stage nearest the agent on the way in is the last one on the way out.
+      stages: [...stages].reverse().flatMap((s) => (s.fromServer ? [{ hook: s.fromServer, ...(s.serverTypes ? { types: s.serverTypes } : {}) }] : [])),
       replyTo: (bufs) => { for (const b of bufs) server.write(b); },
       onError: (err) => this.protocolFailure(err),
       onBytes: (n) => bytes.inc({ protocol: "postgres", direction: "to_client" }, n),

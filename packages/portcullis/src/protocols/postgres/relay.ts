@@ -34,6 +34,12 @@ export interface StageBinding {
   types?: readonly number[];
 }
 
+interface Hook {
+  hook: StageHook;
+  /** Position of the stage in the pump's order. */
+  stage: number;
+}
+
 export interface PumpOptions {
   source: Socket;
   destination: Socket;
@@ -48,8 +54,8 @@ export interface PumpOptions {
 
 export class Pump {
   private readonly framer: Framer;
-  /** Hooks per message type; undefined where no stage is interested. */
-  private readonly byType: (StageHook[] | undefined)[] = new Array(256);
+  /** Hooks per message type, in stage order; undefined where no stage is interested. */
+  private readonly byType: (Hook[] | undefined)[] = new Array(256);
   private queue: Frame[] = [];
   private waiting = false;
   private draining = false;
@@ -59,7 +65,7 @@ export class Pump {
   constructor(private readonly o: PumpOptions) {
     this.framer = new Framer(o.maxMessageSize);
     for (let t = 0; t < 256; t++) {
-      const hooks = o.stages.filter((s) => !s.types || s.types.includes(t)).map((s) => s.hook);
+      const hooks = o.stages.flatMap((s, stage) => (!s.types || s.types.includes(t) ? [{ hook: s.hook, stage }] : []));
       if (hooks.length > 0) this.byType[t] = hooks;
     }
   }
@@ -132,20 +138,35 @@ export class Pump {
     );
   }
 
-  private apply(hooks: StageHook[], frame: Frame, from: number): void | Promise<void> {
-    for (let i = from; i < hooks.length; i++) {
-      const v = hooks[i]!(frame);
+  /**
+   * Runs a frame through its hooks from stage `from` on. Frames a stage forwards in its place go on
+   * through the later stages (onion order): a replacement is seen by every stage after the one that made it.
+   */
+  private apply(hooks: Hook[], frame: Frame, from: number): void | Promise<void> {
+    for (const h of hooks) {
+      if (h.stage < from) continue;
+      const v = h.hook(frame);
       if (v instanceof Promise) {
-        return v.then((verdict) => (verdict ? this.deliver(verdict) : this.apply(hooks, frame, i + 1)));
+        return v.then((verdict) => (verdict ? this.deliver(verdict, h.stage + 1) : this.apply(hooks, frame, h.stage + 1)));
       }
-      if (v) return this.deliver(v);
+      if (v) return this.deliver(v, h.stage + 1);
     }
     this.write(frame.raw);
   }
 
-  private deliver(v: Verdict): void {
+  private deliver(v: Verdict, nextStage: number): void | Promise<void> {
     if (v.reply && v.reply.length > 0) this.o.replyTo(v.reply);
-    if (v.forward) for (const b of v.forward) this.write(b);
+    const forward = v.forward ?? [];
+    let chain: Promise<void> | undefined;
+    for (const buf of forward) {
+      const next = (): void | Promise<void> => {
+        const hooks = this.byType[buf[0]!];
+        return hooks ? this.apply(hooks, { type: buf[0]!, raw: buf }, nextStage) : this.write(buf);
+      };
+      const r = chain ? chain.then(next) : next();
+      if (r instanceof Promise) chain = r;
+    }
+    return chain;
   }
 
   private write(buf: Buffer): void {

@@ -1,0 +1,321 @@
+/**
+ * Masking on the PostgreSQL wire: every value that leaves the target toward the agent is masked
+ * before the agent (or anything that records the session) sees it: DataRow values in text and
+ * binary format, COPY TO STDOUT rows, ErrorResponse and NoticeResponse fields, NOTIFY payloads.
+ *
+ * Which statement produced which result is followed in protocol order: each Query statement,
+ * Describe and Execute queues a result source; the target answers in the same order. A DataRow
+ * whose columns the gateway cannot place is not guessed at: the session is ended (fail closed).
+ */
+import type { ColumnMask } from "../../masking/columns.js";
+import { applyStrategy } from "../../masking/strategies.js";
+import { splitStatements } from "../../policy/sql/classify.js";
+import { PortcullisError } from "../../errors.js";
+import { type CopyFormat, DEFAULT_CSV, DEFAULT_TEXT, joinCopyLine, splitCopyLine } from "./copy-text.js";
+import type { Frame } from "./framer.js";
+import { MSG, decodeBind, decodeErrorFields, decodeParse, decodeQuery, decodeTarget, encode } from "./messages.js";
+import type { MessageStage, Verdict } from "./relay.js";
+import type { ColumnAction, ResultPlanner } from "./result-plan.js";
+import { type FieldDescription, bindResultFormats, copyOutFormat, dataRowValues, decodeRowDescription, encodeDataRow, formatOf } from "./rows.js";
+
+/** Detector masking of free text: undefined when nothing was found. */
+export interface TextMask {
+  mask(text: string): string | undefined;
+}
+
+export interface MaskingStageDeps {
+  planner: ResultPlanner;
+  /** Detectors configured for this connection (none: undefined). */
+  text?: TextMask;
+  /** Per-deployment key of the `hash` strategy. */
+  key: Buffer;
+}
+
+const T = {
+  RowDescription: 0x54, DataRow: 0x44, CommandComplete: 0x43, EmptyQuery: 0x49, NoData: 0x6e, PortalSuspended: 0x73,
+  Notification: 0x41, CopyOut: 0x48, CopyData: 0x64, CopyDone: 0x63, ParameterDescription: 0x74,
+} as const;
+
+/** Types whose text form is the value itself (masked text stays valid); others are nulled when masked. */
+const TEXT_TYPES = new Set([25, 1043, 1042, 19, 18, 705, 142]);
+const JSON_TYPES = new Set([114, 3802]);
+
+interface Plan {
+  actions: ColumnAction[];
+  types: number[];
+  formats: number[];
+}
+
+interface Source {
+  kind: "query" | "describe" | "execute";
+  text?: string;
+  /** Describe of a statement (name) or portal (name). */
+  statement?: string;
+  portal?: string;
+  segment: number;
+}
+
+interface PortalState {
+  statement: string;
+  formats: number[];
+  plan?: Plan;
+}
+
+export function maskingStage(deps: MaskingStageDeps): MessageStage {
+  const { planner, text } = deps;
+  const statements = new Map<string, { text: string; plan?: Plan }>();
+  const portals = new Map<string, PortalState>();
+  const sources: Source[] = [];
+  let segmentsSent = 0;
+  let segmentsDone = 0;
+  let current: Plan | undefined;
+  let copy: { format: CopyFormat; actions?: ColumnAction[] | "all" } | undefined;
+  let pendingLine = "";
+
+  const maskText = (s: string): string | undefined => text?.mask(s);
+
+  /** One value under an action: the new bytes, null (SQL NULL), or undefined (unchanged). */
+  const maskValue = (value: Buffer, action: ColumnAction, type: number, format: number): Buffer | null | undefined => {
+    if (action.kind === "pass") return undefined;
+    const textual = TEXT_TYPES.has(type) || JSON_TYPES.has(type) || type >= 16384;
+    if (action.kind === "mask") return maskWhole(value, action.mask, type, format, deps.key);
+    // Detectors: binary jsonb starts with a version byte; other binary values are scanned as bytes.
+    const body = format === 1 && type === 3802 ? value.subarray(1) : value;
+    const found = maskText(body.toString("utf8"));
+    if (found === undefined) return undefined;
+    if (format === 0 ? !textual && !JSON_TYPES.has(type) : !(TEXT_TYPES.has(type) || type === 3802)) return null;
+    const out = Buffer.from(found, "utf8");
+    return format === 1 && type === 3802 ? Buffer.concat([Buffer.from([1]), out]) : out;
+  };
+
+  const maskRow = (frame: Frame, plan: Plan): Verdict | undefined => {
+    const values = dataRowValues(frame);
+    let changed = false;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v === null || v === undefined) continue;
+      const action = plan.actions[i] ?? { kind: "mask", mask: { strategy: "null", label: "unknown" } };
+      const out = maskValue(v, action, plan.types[i] ?? 0, formatOf(plan.formats, i));
+      if (out === undefined) continue;
+      values[i] = out;
+      changed = true;
+    }
+    return changed ? { forward: [encodeDataRow(values)] } : undefined;
+  };
+
+  const fatal = (why: string): never => {
+    throw new PortcullisError("E_PROTOCOL", why);
+  };
+
+  const maskFields = (frame: Frame): Verdict | undefined => {
+    const fields = decodeErrorFields(frame);
+    const code = fields.get("C") ?? "";
+    let changed = false;
+    for (const key of ["M", "D", "H", "W", "q"]) {
+      let v = fields.get(key);
+      if (v === undefined) continue;
+      const before = v;
+      v = maskText(v) ?? v;
+      // Data and integrity errors quote the offending value: `invalid input syntax ...: "alice"`,
+      // `Key (email)=(alice@example.com) already exists`. Under column rules those values are hidden.
+      if (!planner.inert && (code.startsWith("22") || code.startsWith("23")) && (key === "M" || key === "D")) {
+        v = v.replace(/"[^"]*"/g, '"[REDACTED]"').replace(/\)=\((.*)\)/g, ")=([REDACTED])");
+      }
+      if (v !== before) { fields.set(key, v); changed = true; }
+    }
+    return changed ? { forward: [encode.errorFields(frame.type, fields)] } : undefined;
+  };
+
+  const planFor = (source: Source | undefined, fields: FieldDescription[]): Promise<Plan> | Plan => {
+    const types = fields.map((f) => f.typeOid);
+    const formats = source?.kind === "execute" || source?.portal !== undefined
+      ? portals.get(source.portal ?? "")?.formats ?? fields.map((f) => f.format)
+      : fields.map((f) => f.format);
+    const textOf = source?.text ?? (source?.statement !== undefined ? statements.get(source.statement)?.text : source?.portal !== undefined ? statements.get(portals.get(source.portal)?.statement ?? "")?.text : undefined);
+    return planner.plan(textOf, fields).then((actions) => ({ actions, types, formats }));
+  };
+
+  const fromClient = (frame: Frame): Verdict | undefined => {
+    switch (frame.type) {
+      case MSG.Query: {
+        const sql = decodeQuery(frame);
+        const parts = splitStatements(sql);
+        if (!parts || parts.length === 0) sources.push({ kind: "query", segment: segmentsSent });
+        else for (const p of parts) sources.push({ kind: "query", text: p, segment: segmentsSent });
+        segmentsSent++;
+        return undefined;
+      }
+      case MSG.Parse: {
+        const { name, query } = decodeParse(frame);
+        statements.set(name, { text: query });
+        return undefined;
+      }
+      case MSG.Bind: {
+        const { portal, statement } = decodeBind(frame);
+        portals.set(portal, { statement, formats: bindResultFormats(frame) });
+        return undefined;
+      }
+      case MSG.Describe: {
+        const { kind, name } = decodeTarget(frame);
+        sources.push(kind === "S" ? { kind: "describe", statement: name, segment: segmentsSent } : { kind: "describe", portal: name, segment: segmentsSent });
+        return undefined;
+      }
+      case MSG.Execute: {
+        const portal = frame.raw.toString("utf8", 5, frame.raw.indexOf(0, 5));
+        sources.push({ kind: "execute", portal, segment: segmentsSent });
+        return undefined;
+      }
+      case MSG.Close: {
+        const { kind, name } = decodeTarget(frame);
+        (kind === "S" ? statements : portals).delete(name);
+        return undefined;
+      }
+      case MSG.Sync:
+        segmentsSent++;
+        return undefined;
+      default:
+        return undefined;
+    }
+  };
+
+  const fromServer = (frame: Frame): Verdict | undefined | Promise<Verdict | undefined> => {
+    switch (frame.type) {
+      case T.RowDescription: {
+        const head = sources[0];
+        const fields = decodeRowDescription(frame);
+        const plan = planFor(head, fields);
+        const settle = (p: Plan): undefined => {
+          if (head?.kind === "describe") {
+            sources.shift();
+            if (head.statement !== undefined) { const s = statements.get(head.statement); if (s) s.plan = p; }
+            if (head.portal !== undefined) { const pt = portals.get(head.portal); if (pt) pt.plan = p; }
+          } else current = p;
+          return undefined;
+        };
+        return plan instanceof Promise ? plan.then(settle) : settle(plan);
+      }
+      case T.NoData:
+        if (sources[0]?.kind === "describe") sources.shift();
+        return undefined;
+      case T.DataRow: {
+        if (!current && sources[0]?.kind === "execute") {
+          const pt = portals.get(sources[0].portal ?? "");
+          const plan = pt?.plan ?? statements.get(pt?.statement ?? "")?.plan;
+          if (plan) current = { ...plan, formats: pt?.formats ?? plan.formats };
+        }
+        if (!current) return fatal("portcullis: cannot mask a result whose columns were never described");
+        return maskRow(frame, current);
+      }
+      case T.CommandComplete:
+      case T.EmptyQuery:
+      case T.PortalSuspended:
+        if (sources[0]?.kind === "query" || sources[0]?.kind === "execute") sources.shift();
+        current = undefined;
+        copy = undefined;
+        return undefined;
+      case MSG.ErrorResponse: {
+        const head = sources[0];
+        if (head) sources.shift();
+        current = undefined;
+        copy = undefined;
+        return maskFields(frame);
+      }
+      case MSG.NoticeResponse:
+        return maskFields(frame);
+      case T.Notification: {
+        // pid, channel, payload
+        const b = frame.raw;
+        const chEnd = b.indexOf(0, 9);
+        const payload = b.toString("utf8", chEnd + 1, b.length - 1);
+        const masked = maskText(payload);
+        if (masked === undefined) return undefined;
+        const head = b.subarray(5, chEnd + 1);
+        const body = Buffer.concat([head, Buffer.from(`${masked}\0`, "utf8")]);
+        const out = Buffer.allocUnsafe(5 + body.length);
+        out[0] = T.Notification;
+        out.writeInt32BE(4 + body.length, 1);
+        body.copy(out, 5);
+        return { forward: [out] };
+      }
+      case T.CopyOut: {
+        if (copyOutFormat(frame) === 1 && !planner.inert) return fatal("portcullis: binary COPY output cannot be masked; use text or csv format");
+        const head = sources[0];
+        const sql = head?.text ?? "";
+        const format = /\bformat\s+csv\b|\bcsv\b/i.test(sql) ? DEFAULT_CSV : DEFAULT_TEXT;
+        copy = { format };
+        pendingLine = "";
+        return planner.copyPlan(sql).then((actions) => {
+          copy = { format, ...(actions ? { actions } : {}) };
+          return undefined;
+        });
+      }
+      case T.CopyData: {
+        if (!copy || planner.inert) return undefined;
+        // The server sends one row per CopyData message; a line split across messages is joined first.
+        const line = pendingLine + frame.raw.toString("utf8", 5);
+        if (!line.endsWith("\n")) { pendingLine = line; return { forward: [] }; }
+        const whole = pendingLine === "";
+        pendingLine = "";
+        const fields = splitCopyLine(line.slice(0, -1), copy.format);
+        let changed = false;
+        for (let i = 0; i < fields.length; i++) {
+          const v = fields[i];
+          if (v === null || v === undefined) continue;
+          const all: ColumnAction = { kind: "mask", mask: { strategy: "redact", label: "derived" } };
+          const action: ColumnAction = copy.actions === "all" ? all : copy.actions === undefined ? { kind: "detect" } : copy.actions[i] ?? all;
+          let out: string | null | undefined;
+          if (action.kind === "mask") out = applyStrategy(v, action.mask.strategy, action.mask.label, deps.key);
+          else if (action.kind === "detect") out = maskText(v);
+          if (out === undefined) continue;
+          fields[i] = out;
+          changed = true;
+        }
+        if (!changed && whole) return undefined;
+        const body = Buffer.from(changed ? `${joinCopyLine(fields, copy.format)}\n` : line, "utf8");
+        const msg = Buffer.allocUnsafe(5 + body.length);
+        msg[0] = T.CopyData;
+        msg.writeInt32BE(4 + body.length, 1);
+        body.copy(msg, 5);
+        return { forward: [msg] };
+      }
+      case T.CopyDone:
+        copy = undefined;
+        return undefined;
+      case MSG.ReadyForQuery:
+        segmentsDone++;
+        // Sources of a finished segment that got no answer were skipped after an error.
+        while (sources.length > 0 && sources[0]!.segment < segmentsDone) sources.shift();
+        current = undefined;
+        copy = undefined;
+        return undefined;
+      default:
+        return undefined;
+    }
+  };
+
+  return {
+    fromClient,
+    clientTypes: [MSG.Query, MSG.Parse, MSG.Bind, MSG.Describe, MSG.Execute, MSG.Close, MSG.Sync],
+    fromServer,
+    serverTypes: [
+      T.RowDescription, T.DataRow, T.CommandComplete, T.EmptyQuery, T.PortalSuspended, T.NoData, MSG.ErrorResponse,
+      MSG.NoticeResponse, T.Notification, T.CopyOut, T.CopyData, T.CopyDone, MSG.ReadyForQuery,
+    ],
+  };
+}
+
+/** Masks a whole value under a column rule. Non-text values cannot hold a mask string: they become NULL. */
+function maskWhole(value: Buffer, mask: ColumnMask, type: number, format: number, key: Buffer): Buffer | null {
+  const jsonb = type === 3802 && format === 1;
+  const raw = (jsonb ? value.subarray(1) : value).toString("utf8");
+  const textual = TEXT_TYPES.has(type) || JSON_TYPES.has(type) || (type >= 16384 && format === 0);
+  if (!textual) return null;
+  const out = applyStrategy(raw, mask.strategy, mask.label, key);
+  if (out === null) return null;
+  if (JSON_TYPES.has(type)) {
+    // A JSON column keeps valid JSON: the mask becomes a JSON string.
+    const json = Buffer.from(JSON.stringify(out), "utf8");
+    return jsonb ? Buffer.concat([Buffer.from([1]), json]) : json;
+  }
+  return Buffer.from(out, "utf8");
+}

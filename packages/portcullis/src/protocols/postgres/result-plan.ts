@@ -1,0 +1,159 @@
+/**
+ * Decides, for each column of a result, what masking applies: a column rule's strategy, the
+ * detectors, or nothing. Columns that come straight from a table column are resolved through the
+ * catalog (table OID + attribute number, PostgreSQL's own lineage); views through the lineage of
+ * their definition; computed columns (table OID 0) through the lineage of the statement's parse tree.
+ * Results are cached per target for a short time, so a redefined view is seen within seconds.
+ */
+import { parseStatementTrees } from "../../policy/sql/classify.js";
+import type { ColumnMask, ColumnRules } from "../../masking/columns.js";
+import { CLEAN, LineageAnalyzer, type OutputTaint, type RelationTaint, relationNames } from "../../masking/lineage.js";
+import type { Strategy } from "../../masking/strategies.js";
+import type { PgCatalog } from "./catalog.js";
+import type { FieldDescription } from "./rows.js";
+
+export type ColumnAction =
+  | { kind: "mask"; mask: ColumnMask }
+  | { kind: "detect" }
+  | { kind: "pass" };
+
+const CACHE_MS = 30_000;
+const MAX_VIEW_DEPTH = 8;
+/** Strictest first: a derived column takes the strictest strategy the connection's column rules use. */
+const STRICTNESS: Strategy[] = ["null", "redact", "hash", "partial"];
+
+interface Cached<T> { at: number; value: Promise<T> }
+
+export class ResultPlanner {
+  private readonly viewTaints = new Map<number, Cached<OutputTaint | undefined>>();
+  private readonly derivedMask: ColumnMask;
+
+  constructor(
+    private readonly rules: ColumnRules,
+    private readonly catalog: PgCatalog,
+    private readonly detectors: boolean,
+    strategies: Strategy[],
+  ) {
+    const strictest = STRICTNESS.find((s) => strategies.includes(s)) ?? "redact";
+    this.derivedMask = { strategy: strictest, label: "derived" };
+  }
+
+  /** Nothing to do for any result of this connection. */
+  get inert(): boolean {
+    return this.rules.empty && !this.detectors;
+  }
+
+  private get fallback(): ColumnAction {
+    return this.detectors ? { kind: "detect" } : { kind: "pass" };
+  }
+
+  /** The action for each column of a RowDescription, given the statement that produced it (if known). */
+  async plan(statement: string | undefined, fields: FieldDescription[]): Promise<ColumnAction[]> {
+    if (this.rules.empty) return fields.map(() => this.fallback);
+    const computed = fields.some((f) => f.tableOid === 0) ? await this.statementTaint(statement) : undefined;
+    return Promise.all(fields.map(async (f, i): Promise<ColumnAction> => {
+      if (f.tableOid !== 0) return this.columnOf(f);
+      // Without a parse tree the lineage is unknown: mask (fail closed).
+      if (!computed) return { kind: "mask", mask: this.derivedMask };
+      const tainted = !computed.hasStar && computed.entries.length === fields.length ? computed.entries[i]! : computed.anyTainted;
+      return tainted ? { kind: "mask", mask: this.derivedMask } : this.fallback;
+    }));
+  }
+
+  /** Output taint of a statement text's (first) statement; undefined when it cannot be analysed. */
+  async statementTaint(statement: string | undefined): Promise<OutputTaint | undefined> {
+    if (statement === undefined) return undefined;
+    const tree = parseStatementTrees(statement)[0];
+    if (tree === undefined) return undefined;
+    return this.analyse(tree, 0);
+  }
+
+  /**
+   * Actions for the columns of a COPY ... TO STDOUT: the table's columns (or the listed ones) by
+   * name, or the lineage of COPY (query). "all": the columns cannot be placed (every field is masked).
+   */
+  async copyPlan(sql: string): Promise<ColumnAction[] | "all" | undefined> {
+    if (this.rules.empty) return undefined;
+    const w = parseStatementTrees(sql)[0] as { CopyStmt?: Record<string, unknown> } | undefined;
+    const copy = w?.CopyStmt;
+    if (!copy) return "all";
+    if (copy.query) {
+      const out = await this.analyse(copy.query, 0);
+      if (!out) return "all";
+      if (out.hasStar) return out.anyTainted ? "all" : [];
+      return out.entries.map((t) => (t ? { kind: "mask", mask: this.derivedMask } : this.fallback));
+    }
+    const rel = copy.relation as { schemaname?: string; relname?: string } | undefined;
+    if (!rel?.relname) return "all";
+    const oid = (await this.catalog.resolve(rel.schemaname, rel.relname))[0];
+    const info = oid === undefined ? undefined : await this.catalog.relation(oid);
+    if (!info) return "all";
+    const listed = Array.isArray(copy.attlist)
+      ? copy.attlist.map((a) => (a as { String?: { sval?: string } }).String?.sval ?? "")
+      : [...info.columns.values()];
+    return listed.map((column): ColumnAction => {
+      const mask = this.rules.maskFor({ schema: info.schema, table: info.name, column });
+      return mask ? { kind: "mask", mask } : this.fallback;
+    });
+  }
+
+  private async columnOf(f: FieldDescription): Promise<ColumnAction> {
+    const rel = await this.catalog.relation(f.tableOid);
+    if (!rel) return { kind: "mask", mask: this.derivedMask };
+    const column = rel.columns.get(f.attnum);
+    if (rel.kind === "v" || rel.kind === "m") {
+      const taint = await this.viewTaint(f.tableOid, 0);
+      const tainted = !taint || (taint.hasStar ? taint.anyTainted : taint.entries[f.attnum - 1] ?? true);
+      return tainted ? { kind: "mask", mask: this.derivedMask } : this.fallback;
+    }
+    if (column === undefined) return this.fallback;
+    const mask = this.rules.maskFor({ schema: rel.schema, table: rel.name, column });
+    return mask ? { kind: "mask", mask } : this.fallback;
+  }
+
+  private async analyse(tree: unknown, depth: number): Promise<OutputTaint | undefined> {
+    const taints = new Map<string, RelationTaint>();
+    for (const r of relationNames(tree)) taints.set(`${r.schema ?? ""}.${r.name}`, await this.relationTaint(r.schema, r.name, depth));
+    return new LineageAnalyzer((schema, name) => taints.get(`${schema ?? ""}.${name}`)).statement(tree);
+  }
+
+  /** Taint of a relation named in a statement: every same-named relation the catalog knows, OR-ed. */
+  private async relationTaint(schema: string | undefined, name: string, depth: number): Promise<RelationTaint> {
+    const byName: RelationTaint = {
+      column: (c) => this.rules.coversColumn(schema, name, c),
+      any: this.rules.coversTable(schema, name),
+    };
+    const oids = await this.catalog.resolve(schema, name);
+    const parts: RelationTaint[] = [byName];
+    for (const oid of oids) {
+      const rel = await this.catalog.relation(oid);
+      if (!rel) continue;
+      if (rel.kind === "v" || rel.kind === "m") {
+        const out = await this.viewTaint(oid, depth + 1);
+        if (!out) { parts.push({ column: () => true, any: true }); continue; }
+        const names = [...rel.columns.entries()];
+        const tainted = new Set(names.filter(([attnum]) => (out.hasStar ? out.anyTainted : out.entries[attnum - 1] ?? true)).map(([, n]) => n));
+        parts.push({ column: (c) => tainted.has(c), any: tainted.size > 0 });
+      } else {
+        parts.push({ column: (c) => this.rules.coversColumn(rel.schema, rel.name, c), any: this.rules.coversTable(rel.schema, rel.name) });
+      }
+    }
+    if (parts.every((p) => !p.any)) return CLEAN;
+    return { column: (c) => parts.some((p) => p.column(c)), any: parts.some((p) => p.any) };
+  }
+
+  /** Taint of a view's output columns, from its definition; undefined = cannot tell (mask). */
+  private viewTaint(oid: number, depth: number): Promise<OutputTaint | undefined> {
+    const hit = this.viewTaints.get(oid);
+    if (hit && Date.now() - hit.at < CACHE_MS) return hit.value;
+    const value = (async () => {
+      if (depth > MAX_VIEW_DEPTH) return undefined;
+      const def = await this.catalog.viewDefinition(oid);
+      const tree = def === undefined ? undefined : parseStatementTrees(def)[0];
+      return tree === undefined ? undefined : this.analyse(tree, depth);
+    })();
+    this.viewTaints.set(oid, { at: Date.now(), value });
+    value.catch(() => this.viewTaints.delete(oid));
+    return value;
+  }
+}

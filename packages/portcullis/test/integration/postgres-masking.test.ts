@@ -1,0 +1,165 @@
+/**
+ * Masking end to end: a real PostgreSQL seeded with fake customers; whatever the query, none of
+ * the seeded sensitive values reaches the client. Every byte the client receives is recorded by a
+ * tap and searched for every seeded value.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import pg from "pg";
+import postgres from "postgres";
+import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+import { type Tap, startTap } from "../support/tap.js";
+
+const PEOPLE = [
+  { name: "Quentin Marbleworth", email: "quentin.marbleworth@example.com", ssn: "123-45-6789", card: "4111 1111 1111 1111", phone: "+1 415 555 0132", iban: "DE89370400440532013000" },
+  { name: "Rosalind Featherby", email: "r.featherby@example.org", ssn: "234-56-7890", card: "5555-5555-5555-4444", phone: "+44 20 7946 0958", iban: "GB82WEST12345698765432" },
+  { name: "Theodora Quillsby", email: "theo.quillsby@mail.example.net", ssn: "345-67-8901", card: "378282246310005", phone: "(212) 555-0147", iban: "FR1420041010050500013M02606" },
+];
+const SENSITIVE = PEOPLE.flatMap((p) => [p.name, p.email, p.ssn, p.card, p.phone, p.iban]);
+
+const MASKING = [
+  { connections: ["app"], columns: ["customers.name", "customers.email", "customers.ssn", "payments.card_number"], strategy: "redact" },
+  { detectors: ["email", "credit_card", "us_ssn", "iban", "phone"], strategy: "redact" },
+];
+
+describe("masking through the gateway", () => {
+  let target: TestTarget;
+  let gw: TestGateway;
+  let tap: Tap;
+  let direct: pg.Client;
+
+  before(async () => {
+    target = await startTarget();
+    direct = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
+    await direct.connect();
+    await direct.query(`
+      create table customers (id int primary key, name text, email text, ssn text, phone text, iban text, city text, note text, profile jsonb);
+      create table payments (id int primary key, customer_id int, amount numeric(10,2), card_number text);
+      create view customer_contacts as select id, name as full_name, lower(email) as mail, city from customers;
+      create view contact_cities as select full_name || ' in ' || city as label, id from customer_contacts;
+      create function shout(i int) returns void language plpgsql as $$
+        declare e text; begin select email into e from customers where id = i; raise notice 'customer %', e; end $$;
+    `);
+    for (const [i, p] of PEOPLE.entries()) {
+      await direct.query("insert into customers values ($1,$2,$3,$4,$5,$6,$7,$8,$9)", [
+        i + 1, p.name, p.email, p.ssn, p.phone, p.iban, ["Lisbon", "Oslo", "Quito"][i],
+        `called on ${p.phone}, mail ${p.email}, card ${p.card}`, JSON.stringify({ contact: { email: p.email }, tier: "gold" }),
+      ]);
+      await direct.query("insert into payments values ($1,$2,$3,$4)", [i + 1, i + 1, 10.5 * (i + 1), p.card]);
+    }
+    gw = await startTestGateway({ target, overrides: { masking: MASKING } });
+    tap = await startTap(gw.host, gw.port);
+  });
+  after(async () => {
+    await direct?.end();
+    await tap?.close();
+    await gw?.stop();
+    await target?.stop();
+  });
+
+  const viaTap = async () => {
+    const c = new pg.Client({ ...gw.clientConfig(await gw.token()), port: tap.port });
+    await c.connect();
+    return c;
+  };
+
+  /** Nothing seeded may appear in anything the client received so far. */
+  const assertNoLeak = (what: string) => {
+    const seen = tap.toClient().toString("utf8");
+    for (const v of SENSITIVE) {
+      const at = seen.indexOf(v);
+      assert.ok(at < 0, `${what}: "${v.slice(0, 3)}…" reached the client${process.env.DEBUG_LEAKS ? ` in ${JSON.stringify(seen.slice(Math.max(0, at - 80), at + 40))}` : ""}`);
+    }
+  };
+
+  const QUERIES = [
+    "select * from customers",
+    "select name, email as e, ssn as s, note from customers",
+    "select lower(email), upper(name), concat(name, '!'), name || ' <' || email || '>', format('%s/%s', ssn, email) from customers",
+    "select to_jsonb(c) from customers c",
+    "select row_to_json(c) from customers c",
+    "select json_agg(c) from customers c",
+    "select string_agg(email, ',') from customers",
+    "select email::varchar(200)::text as e, ssn::bytea::text as raw from customers",
+    "select (select email from customers c2 where c2.id = c.id) as sub from customers c",
+    "with x as (select email as m, name from customers) select upper(m) as mm, name from x",
+    "select * from (select email, id from customers) s where id > 0",
+    "select * from customer_contacts",
+    "select * from contact_cities",
+    "select c.*, p.card_number, p.amount from customers c join payments p on p.customer_id = c.id",
+    "select case when id > 1 then email else ssn end as either from customers",
+    "select profile, profile->'contact'->>'email' as pe from customers",
+    "select count(*), max(email), min(ssn) from customers",
+    "select email from customers union all select card_number from payments",
+  ];
+
+  it("masks every seeded value over the simple protocol", async () => {
+    const c = await viaTap();
+    for (const q of QUERIES) await c.query(q);
+    await c.end();
+    assertNoLeak("simple protocol");
+  });
+
+  it("masks every seeded value over the extended protocol, text and binary results", async () => {
+    const c = await viaTap();
+    for (const q of QUERIES) {
+      await c.query({ text: q, values: [] });
+      await c.query({ text: q, values: [], binary: true } as pg.QueryConfig);
+    }
+    await c.end();
+    assertNoLeak("extended protocol");
+  });
+
+  it("masks with postgres.js (prepared statements, described once, executed again)", async () => {
+    const sql = postgres({ ...gw.clientConfig(await gw.token()), port: tap.port, username: "agent", max: 1, onnotice: () => {} });
+    try {
+      for (const q of QUERIES.slice(0, 6)) {
+        await sql.unsafe(q, [], { prepare: true });
+        await sql.unsafe(q, [], { prepare: true });
+      }
+      await sql`select email, ssn from customers where id = ${1}`;
+    } finally {
+      await sql.end();
+    }
+    assertNoLeak("postgres.js");
+  });
+
+  it("masks COPY output, cursors, errors that echo values and notices", async () => {
+    const c = await viaTap();
+    const notices: string[] = [];
+    c.on("notice", (n) => notices.push(n.message ?? ""));
+    await c.query("begin");
+    await c.query("declare cur cursor for select name, email, note from customers");
+    await c.query("fetch all from cur");
+    await c.query("commit");
+    await c.query("select email::int from customers").catch(() => {});
+    await c.query("insert into customers (id, email) values (1, 'x')").catch(() => {});
+    await c.query("select shout(1)");
+    await c.query("select pg_notify('ch', (select email from customers where id = 2))").catch(() => {});
+    await c.end();
+    assert.ok(notices.length > 0 && notices.every((n) => !n.includes("@")), JSON.stringify(notices));
+    // COPY through psql-free path: postgres.js readable
+    const sql = postgres({ ...gw.clientConfig(await gw.token()), port: tap.port, username: "agent", max: 1 });
+    try {
+      for (const q of ["copy (select * from customers) to stdout", "copy customers to stdout with (format csv)", "copy payments (card_number, id) to stdout"]) {
+        const stream = await sql.unsafe(q).readable();
+        await new Promise<void>((resolve, reject) => { stream.on("data", () => {}); stream.on("end", resolve); stream.on("error", reject); });
+      }
+    } finally {
+      await sql.end();
+    }
+    assertNoLeak("copy, cursors, errors, notices");
+  });
+
+  it("returns unmasked columns and values that match no detector byte-identical to a direct connection", async () => {
+    const c = new pg.Client(gw.clientConfig(await gw.token()));
+    await c.connect();
+    for (const q of ["select id, city, profile->>'tier' as tier from customers order by id", "select id, amount from payments order by id", "select 'hello world' as greeting, 42 as n, now()::date as d"]) {
+      const [a, b] = await Promise.all([c.query({ text: q, rowMode: "array" }), direct.query({ text: q, rowMode: "array" })]);
+      assert.deepEqual(a.rows, b.rows, q);
+    }
+    const masked = await c.query("select email, name from customers order by id limit 1");
+    assert.deepEqual(masked.rows[0], { email: "[REDACTED:customers.email]", name: "[REDACTED:customers.name]" });
+    await c.end();
+  });
+});
