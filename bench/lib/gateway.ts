@@ -1,0 +1,118 @@
+/**
+ * The gateway for benchmarks: the same configuration as the integration tests' startTestGateway()
+ * (test/support/gateway.ts: dev issuer, loopback listeners, connection `app` → the target with
+ * the vaulted app_user credentials), but at the production log level (`info` by default, not the
+ * tests' `debug`: at debug the SQL policy stage also builds a literal-free summary of every
+ * statement and logs every allow decision, which is test diagnostics, not the data path), and
+ * logging to a file with synchronous writes, as the default stderr destination does.
+ */
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseConfig } from "../../packages/portcullis/src/config/load.js";
+import { DevIssuer } from "../../packages/portcullis/src/identity/dev-issuer.js";
+import { type Gateway, startGateway } from "../../packages/portcullis/src/server.js";
+import { UPSTREAM_PASSWORD, UPSTREAM_USER, type TestTarget } from "../../packages/portcullis/test/support/gateway.js";
+
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+export interface BenchGateway {
+  gw: Gateway;
+  host: string;
+  port: number;
+  dataDir: string;
+  logFile: string;
+  logLevel: LogLevel;
+  /** Log lines at warn or above since the last resetCounters(), and the last few of them. */
+  warnings: number;
+  lastWarnings: string[];
+  logLines: number;
+  resetCounters(): void;
+  token(sub: string, groups: string[], ttlSeconds: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface BenchGatewayOptions {
+  target: TestTarget;
+  logLevel?: LogLevel;
+  targetTls?: "disable" | "prefer" | "require";
+  /**
+   * Relay with no message stage at all (no SQL policy): startGateway's benchmark-only
+   * `withoutStagesForBenchmark`, to measure what the stages cost. Gateways without that option
+   * ignore it (and then run their stages): check `stageless` on the result.
+   */
+  withoutStages?: boolean;
+}
+
+export async function startBenchGateway(opts: BenchGatewayOptions): Promise<BenchGateway> {
+  const dataDir = mkdtempSync(join(tmpdir(), "portcullis-bench-gw-"));
+  const { pg } = opts.target;
+  const logLevel = opts.logLevel ?? "info";
+  const raw = {
+    gateway: { postgres: "127.0.0.1:0", http: "127.0.0.1:0", data_dir: dataDir, log_level: logLevel },
+    identity: { dev_issuer: true, admins: ["security"] },
+    connections: [
+      {
+        name: "app",
+        type: "postgres",
+        target: { host: pg.host, port: pg.port, database: "app", tls: opts.targetTls ?? "prefer" },
+        credentials: { username: UPSTREAM_USER, password: UPSTREAM_PASSWORD },
+        access: ["agents"],
+      },
+    ],
+  };
+  const logFile = join(dataDir, "gateway.log");
+  const fd = openSync(logFile, "a", 0o600);
+  const state = { warnings: 0, logLines: 0, lastWarnings: [] as string[] };
+  const destination = {
+    write(line: string) {
+      writeSync(fd, line);
+      state.logLines++;
+      // pino levels: 40 warn, 50 error, 60 fatal.
+      if (/"level":[456]0[,}]/.test(line)) {
+        state.warnings++;
+        state.lastWarnings.push(line.trim());
+        if (state.lastWarnings.length > 5) state.lastWarnings.shift();
+      }
+    },
+  };
+  let gw: Gateway;
+  try {
+    const config = parseConfig(raw, join(dataDir, "portcullis.yaml"));
+    gw = await startGateway(config, { logDestination: destination, ...(opts.withoutStages ? { withoutStagesForBenchmark: true } : {}) });
+  } catch (err) {
+    closeSync(fd);
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  const issuer = await DevIssuer.open(dataDir);
+  let stopped: Promise<void> | undefined;
+  return {
+    gw,
+    host: gw.addresses.postgres!.host,
+    port: gw.addresses.postgres!.port,
+    dataDir,
+    logFile,
+    logLevel,
+    get warnings() { return state.warnings; },
+    get lastWarnings() { return [...state.lastWarnings]; },
+    get logLines() { return state.logLines; },
+    resetCounters() {
+      state.warnings = 0;
+      state.logLines = 0;
+      state.lastWarnings = [];
+    },
+    token: (sub, groups, ttlSeconds) => issuer.issue({ sub, groups, ttlSeconds }),
+    stop() {
+      stopped ??= (async () => {
+        try {
+          await gw.stop();
+        } finally {
+          closeSync(fd);
+          rmSync(dataDir, { recursive: true, force: true });
+        }
+      })();
+      return stopped;
+    },
+  };
+}
