@@ -86,7 +86,14 @@ export class Pump {
       this.queue.push(...frames);
       return;
     }
-    this.run(frames, 0);
+    // One chunk's frames leave in one writev, however many pieces the stages cut them into.
+    const dst = this.o.destination;
+    dst.cork();
+    try {
+      this.run(frames, 0);
+    } finally {
+      dst.uncork();
+    }
   }
 
   /** Forwards runs of uninteresting frames whole; hands the others to their stages. */
