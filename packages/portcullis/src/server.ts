@@ -61,13 +61,13 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
   let policy = new PolicyEngine(config.rules);
   const sqlCache = new ClassificationCache();
   sessions.on("decision", (e: DecisionEvent) => {
+    const allowed = e.action === "allow";
+    if (!allowed) metrics.decisions.inc({ action: e.action, rule: e.rule ?? "" });
+    if (allowed && !logger.isLevelEnabled("debug")) return;
     const { operation: op } = e;
     const fields = { session: e.session, action: e.action, rule: e.rule, kinds: op.kinds, tables: op.tables, functions: op.functions, summary: op.summary };
-    if (e.action === "allow") logger.debug(fields, "decision");
-    else {
-      metrics.decisions.inc({ action: e.action, rule: e.rule ?? "" });
-      logger.info(fields, "decision");
-    }
+    if (allowed) logger.debug(fields, "decision");
+    else logger.info(fields, "decision");
   });
 
   const context: GatewayContext = {

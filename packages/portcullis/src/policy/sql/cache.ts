@@ -1,8 +1,10 @@
 /**
- * A bounded LRU of classifications keyed by query text: an agent repeats the same few statements,
- * and a repeated statement should cost a map lookup, not a parse. Texts longer than
+ * A bounded LRU of classifications keyed by query text with its numbers taken out (cache-key.ts):
+ * an agent repeats the same few statements, and a repeated statement should cost a map lookup,
+ * not a parse. Texts longer than
  * `maxKeyLength` are classified every time rather than pinning large strings in memory.
  */
+import { literalFreeKey } from "./cache-key.js";
 import { type StatementInfo, classifySql } from "./classify.js";
 
 export class ClassificationCache {
@@ -13,20 +15,23 @@ export class ClassificationCache {
   constructor(private readonly maxEntries = 10_000, private readonly maxKeyLength = 16 * 1024) {}
 
   classify(sql: string): StatementInfo[] {
-    const hit = this.entries.get(sql);
+    if (sql.length > this.maxKeyLength) {
+      this.misses++;
+      return classifySql(sql);
+    }
+    const key = literalFreeKey(sql);
+    const hit = this.entries.get(key);
     if (hit) {
       this.hits++;
       // Re-inserting moves the key to the end of Map's insertion order: the most recently used.
-      this.entries.delete(sql);
-      this.entries.set(sql, hit);
+      this.entries.delete(key);
+      this.entries.set(key, hit);
       return hit;
     }
     this.misses++;
     const result = classifySql(sql);
-    if (sql.length <= this.maxKeyLength) {
-      if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-      this.entries.set(sql, result);
-    }
+    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(key, result);
     return result;
   }
 

@@ -78,12 +78,15 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
       user: deps.targetUser,
     });
     const summary = text !== undefined && deps.summarize() ? normalizeSql(text) : undefined;
+    // One statement (the common case) hands its own arrays on; several are merged.
+    const one = resolved.length === 1 ? resolved[0] : undefined;
+    const union = (pick: (s: StatementInfo) => readonly string[]) => (one ? [...pick(one)] : [...new Set(resolved.flatMap(pick))]);
     session.decided({
       operation: {
         type: "sql",
-        kinds: [...new Set(resolved.flatMap((s) => s.kinds))],
-        tables: [...new Set(resolved.flatMap((s) => s.tables))],
-        functions: [...new Set(resolved.flatMap((s) => s.functions))],
+        kinds: union((s) => s.kinds),
+        tables: union((s) => s.tables),
+        functions: union((s) => s.functions),
         ...(summary !== undefined ? { summary } : {}),
       },
       action: decision.action,
