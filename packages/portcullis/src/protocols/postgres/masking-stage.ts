@@ -13,7 +13,7 @@ import { splitStatements } from "../../policy/sql/classify.js";
 import { PortcullisError } from "../../errors.js";
 import { type CopyFormat, DEFAULT_CSV, DEFAULT_TEXT, joinCopyLine, splitCopyLine } from "./copy-text.js";
 import type { Frame } from "./framer.js";
-import { MSG, decodeBind, decodeErrorFields, decodeParse, decodeQuery, decodeTarget, encode } from "./messages.js";
+import { MSG, decodeBind, decodeErrorFields, decodeExecute, decodeParse, decodeQuery, decodeTarget, encode } from "./messages.js";
 import type { MessageStage, Verdict } from "./relay.js";
 import type { ColumnAction, ResultPlanner } from "./result-plan.js";
 import { type FieldDescription, bindResultFormats, copyOutFormat, dataRowValues, decodeRowDescription, encodeDataRow, formatOf } from "./rows.js";
@@ -161,7 +161,7 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
         return undefined;
       }
       case MSG.Execute: {
-        const portal = frame.raw.toString("utf8", 5, frame.raw.indexOf(0, 5));
+        const { portal } = decodeExecute(frame);
         sources.push({ kind: "execute", portal, segment: segmentsSent });
         return undefined;
       }
