@@ -15,6 +15,18 @@ const TOKENS = [
   "hf_[A-Za-z0-9]{34}", // Hugging Face
 ];
 
+/** Tokens are whole `[A-Za-z0-9_-]` runs: the start is where the run holding the anchor begins. */
+export function tokenStart(text: string, anchor: number): number {
+  let i = anchor;
+  const stop = Math.max(0, anchor - 16);
+  while (i > stop) {
+    const c = text.charCodeAt(i - 1);
+    if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 45) i--;
+    else break;
+  }
+  return i;
+}
+
 const count = (s: string, re: RegExp) => (s.match(re) ?? []).length;
 
 /**
@@ -41,6 +53,13 @@ export const apiToken: Detector = {
     "known prefix (a generic high-entropy string is indistinguishable from a hash or an id) and publishable keys " +
     "(`pk_live_`), which are public by design.",
   patterns: [`(?<![\\w-])(?:${TOKENS.join("|")})(?![\\w-])`],
-  prefilter: { literals: "gh[pousr]_|github_pat_|xox[abpr]-|[rs]k_(?:live|test)_|sk-|AIza|glpat-|npm_|SG\\.|SK[0-9a-f]|hf_" },
+  anchors: [
+    "_(?<=gh[pousr]_|github_pat_|[rs]k_live_|[rs]k_test_|npm_|hf_)",
+    "-(?<=xox[abpr]-|sk-|glpat-)",
+    "AIza",
+    "S(?:G\\.|K[0-9a-f])",
+  ],
+  scan: "sparse",
+  start: tokenStart,
   confirm: tokenPlausible,
 };

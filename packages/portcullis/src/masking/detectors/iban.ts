@@ -1,5 +1,5 @@
 import { iban97Valid } from "./checksums.js";
-import type { Detector } from "./types.js";
+import { DENSE, type Detector } from "./types.js";
 
 /** IBAN length per country (SWIFT IBAN registry). */
 export const IBAN_LENGTHS: Readonly<Record<string, number>> = {
@@ -17,6 +17,27 @@ export function ibanValid(compact: string): boolean {
   return len !== undefined && compact.length === len && iban97Valid(compact);
 }
 
+const upper = (c: number) => c >= 65 && c <= 90;
+const digit = (c: number) => c >= 48 && c <= 57;
+const alnum = (c: number) => upper(c) || digit(c) || (c >= 97 && c <= 122);
+
+/**
+ * Where an IBAN holding the digits at `anchor` can start: every `[A-Z]{2}\d{2}` head not preceded by
+ * a letter or digit, among the upper-case letters, digits and spaces up to 34 characters back.
+ */
+export function ibanStarts(text: string, anchor: number): number[] {
+  const out: number[] = [];
+  const stop = Math.max(0, anchor - 34);
+  for (let i = anchor; i >= stop; i--) {
+    if (i < anchor) {
+      const c = text.charCodeAt(i);
+      if (!(upper(c) || digit(c) || c === 32)) break;
+    }
+    if (upper(text.charCodeAt(i)) && upper(text.charCodeAt(i + 1)) && digit(text.charCodeAt(i + 2)) && digit(text.charCodeAt(i + 3)) && (i === 0 || !alnum(text.charCodeAt(i - 1)))) out.push(i);
+  }
+  return out.reverse();
+}
+
 export const iban: Detector = {
   name: "iban",
   description:
@@ -26,9 +47,13 @@ export const iban: Detector = {
     "other country codes are not matched). Upper-case letters only. False positives: an unrelated upper-case code of " +
     "exactly a country's IBAN length starting with that country code and two digits passes mod-97 1 time in 97 — rare " +
     "in practice. Not matched: lower-case IBANs, other separators (dashes, dots), a printed IBAN directly followed by " +
-    "another upper-case/digit group of 1–4 characters (the match runs on and the length check fails).",
+    "another upper-case/digit group of 1–4 characters (the match runs on and the length check fails), and an IBAN " +
+    "with no 8 digits in a row (compact) or in two adjacent groups of 4 (printed) — the scan looks for those; every " +
+    "format in the registry has them in practice.",
   patterns: ["(?<![A-Za-z0-9])[A-Z]{2}\\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])"],
-  prefilter: { chars: "0-9" },
+  anchors: [DENSE.digits8, DENSE.groups44],
+  scan: "dense",
+  start: ibanStarts,
   confirm(match) {
     return ibanValid(match.replace(/ /g, ""));
   },

@@ -2,6 +2,8 @@ import type { Detector } from "./types.js";
 
 const OCTET = "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
 const V4 = `(?:${OCTET}\\.){3}${OCTET}`;
+/** 1–3 digits and a dot, unrolled as alternatives (V8 skips better over these than over `\d{1,3}`). */
+const Q = "(?:\\d\\.|\\d\\d\\.|\\d\\d\\d\\.)";
 
 export const ipv4: Detector = {
   name: "ipv4",
@@ -12,7 +14,9 @@ export const ipv4: Detector = {
     "0–255 and that are not prefixed by a letter (`1.2.3.4`). Private, loopback and documentation addresses are masked " +
     "like any other.",
   patterns: [`(?<![\\w.])${V4}(?!\\w|\\.\\d)`],
-  prefilter: { chars: "0-9" },
+  anchors: [`${Q}${Q}${Q}\\d`],
+  scan: "dense",
+  start: (_text, anchor) => anchor,
 };
 
 const H = "[0-9A-Fa-f]{1,4}";
@@ -51,8 +55,12 @@ export const ipv6: Detector = {
     "`64:ff9b::192.0.2.33`) and a zone suffix (`fe80::1%eth0`). A match needs at least two groups and at least one " +
     "decimal digit, so `::`, `::1` and hex-only `::` paths in code (`dead::beef`) are not matched; nor are MAC addresses " +
     "or times (no `::` and fewer than 8 groups). False positives: a token of hex groups joined by `:` that contains " +
-    "`::` and a digit, or exactly 8 hex groups (`1a:2b:...` with 8 groups) — rare outside addresses.",
-  patterns: [`(?<![\\w:.])(?=[0-9A-Fa-f]{0,4}:)(?:${V6_FORMS.join("|")})(?:%[0-9A-Za-z_.-]{1,32})?(?![\\w]|:[0-9A-Fa-f:]|\\.\\d)`],
-  prefilter: { chars: ":" },
+    "`::` and a digit, or exactly 8 hex groups — rare outside addresses.",
+  patterns: [`(?<![\\w.])(?<![0-9A-Fa-f:.]:)(?=[0-9A-Fa-f]{0,4}:)(?:${V6_FORMS.join("|")})(?:%[0-9A-Za-z_.-]{1,32})?(?![\\w]|:[0-9A-Fa-f:]|\\.\\d)`],
+  // Every compressed form contains "::"; every full form contains three groups between colons.
+  anchors: ["::", ":[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:"],
+  scan: "sparse",
+  lead: 40,
+  maxLength: 45 + 33,
   confirm: ipv6Plausible,
 };

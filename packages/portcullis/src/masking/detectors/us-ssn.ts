@@ -1,4 +1,4 @@
-import { ci, type Detector } from "./types.js";
+import { ci, DENSE, denseAnchor, unroll, type Detector } from "./types.js";
 
 /** SSA rules: area 000, 666 and 900–999, group 00 and serial 0000 are never issued. */
 export function ssnValid(digits: string): boolean {
@@ -18,15 +18,18 @@ export const usSsn: Detector = {
   name: "us_ssn",
   description:
     "US Social Security numbers written `123-45-6789` or `123 45 6789` (one separator used consistently), and 9 " +
-    "contiguous digits only when a label precedes them (`SSN`, `ssn:`, `\"ssn\": \"`, `social security number`, any case, " +
-    "within 4 punctuation/space characters). Numbers the SSA never issues are rejected: area 000, 666 and 900–999, group " +
-    "00, serial 0000. False positives: any other 3-2-4 grouped number in a valid range (some part or case numbers). Not " +
-    "matched: unlabelled 9-digit runs (indistinguishable from ids, zip+4 codes and amounts) and the label-less `123.45.6789`.",
+    "contiguous digits only right after a label (`SSN`, `ssn:`, `\"ssn\": \"`, `social security number`, any case, " +
+    "then at most 4 spaces or punctuation characters). Numbers the SSA never issues are rejected: area 000, 666 and " +
+    "900–999, group 00, serial 0000. False positives: any other 3-2-4 grouped number in a valid range (some part or " +
+    "case numbers). Not matched: unlabelled 9-digit runs (indistinguishable from ids, zip+4 codes and amounts), " +
+    "`123.45.6789`, and a label more than 4 characters before the digits.",
   patterns: [
     "(?<![\\d-])\\d{3}(?<ssnSep>[- ])\\d{2}\\k<ssnSep>\\d{4}(?!\\d|-\\d)",
     `(?<!\\d)\\d{9}(?!\\d)(?<=${LABEL}\\d{9})`,
   ],
-  prefilter: { chars: "0-9" },
+  anchors: [denseAnchor(`${unroll("\\d", 3)}[- ]${unroll("\\d", 2)}[- ]${unroll("\\d", 4)}`), DENSE.digits8],
+  scan: "dense",
+  start: (_text, anchor) => anchor,
   confirm(match) {
     return ssnValid(match.replace(/[- ]/g, ""));
   },
