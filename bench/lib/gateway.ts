@@ -42,6 +42,14 @@ export interface BenchGatewayOptions {
    * ignore it (and then run their stages): check `stageless` on the result.
    */
   withoutStages?: boolean;
+  /**
+   * Names of the gateway connections to configure (default `["app"]`). Each one reaches the same
+   * database `app` of `target` with the same vaulted credentials, `access: [agents]`; a client
+   * picks one with its database name (`PGDATABASE=<name>`).
+   */
+  connections?: string[];
+  /** Top-level `masking:` entries, passed to the config as given (default none). */
+  masking?: Record<string, unknown>[];
 }
 
 export async function startBenchGateway(opts: BenchGatewayOptions): Promise<BenchGateway> {
@@ -51,15 +59,14 @@ export async function startBenchGateway(opts: BenchGatewayOptions): Promise<Benc
   const raw = {
     gateway: { postgres: "127.0.0.1:0", http: "127.0.0.1:0", data_dir: dataDir, log_level: logLevel },
     identity: { dev_issuer: true, admins: ["security"] },
-    connections: [
-      {
-        name: "app",
-        type: "postgres",
-        target: { host: pg.host, port: pg.port, database: "app", tls: opts.targetTls ?? "prefer" },
-        credentials: { username: UPSTREAM_USER, password: UPSTREAM_PASSWORD },
-        access: ["agents"],
-      },
-    ],
+    connections: (opts.connections ?? ["app"]).map((name) => ({
+      name,
+      type: "postgres",
+      target: { host: pg.host, port: pg.port, database: "app", tls: opts.targetTls ?? "prefer" },
+      credentials: { username: UPSTREAM_USER, password: UPSTREAM_PASSWORD },
+      access: ["agents"],
+    })),
+    ...(opts.masking ? { masking: opts.masking } : {}),
   };
   const logFile = join(dataDir, "gateway.log");
   const fd = openSync(logFile, "a", 0o600);

@@ -34,6 +34,8 @@ export interface PgbenchRunOptions {
   connectPerTransaction?: boolean;
   /** Folder for this run's transaction logs; created, read, then removed. */
   logDir: string;
+  /** A custom script file (`-f`) instead of the built-in select-only script (`-S`, the default). */
+  scriptFile?: string;
 }
 
 export interface StatementLatency {
@@ -117,7 +119,7 @@ export async function pgbench(o: PgbenchRunOptions): Promise<PgbenchResult> {
   rmSync(o.logDir, { recursive: true, force: true });
   mkdirSync(o.logDir, { recursive: true });
   const args = [
-    "-n", "-S", "-r",
+    "-n", ...(o.scriptFile ? ["-f", o.scriptFile] : ["-S"]), "-r",
     "-c", String(o.clients), "-j", String(o.threads),
     "-T", String(o.seconds), "-M", o.protocol,
     "-l", `--log-prefix=${join(o.logDir, "tx")}`,

@@ -158,6 +158,15 @@ describe("masking through the gateway", () => {
       const [a, b] = await Promise.all([c.query({ text: q, rowMode: "array" }), direct.query({ text: q, rowMode: "array" })]);
       assert.deepEqual(a.rows, b.rows, q);
     }
+    // A cursor returns its query's columns: computed columns with no masked source stay intact.
+    for (const client of [c, direct]) {
+      await client.query("begin");
+      await client.query("declare cc cursor for select id, city || '!' as shout, upper(email) as mail from customers order by id");
+    }
+    const [viaCursor, directCursor] = await Promise.all([c.query({ text: "fetch 2 from cc", rowMode: "array" }), direct.query({ text: "fetch 2 from cc", rowMode: "array" })]);
+    assert.deepEqual(viaCursor.rows.map((r) => r.slice(0, 2)), directCursor.rows.map((r) => r.slice(0, 2)));
+    assert.deepEqual(viaCursor.rows.map((r) => r[2]), ["[REDACTED:derived]", "[REDACTED:derived]"]);
+    for (const client of [c, direct]) await client.query("commit");
     const masked = await c.query("select email, name from customers order by id limit 1");
     assert.deepEqual(masked.rows[0], { email: "[REDACTED:customers.email]", name: "[REDACTED:customers.name]" });
     await c.end();

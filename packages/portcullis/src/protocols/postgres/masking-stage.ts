@@ -9,7 +9,7 @@
  */
 import type { ColumnMask } from "../../masking/columns.js";
 import { applyStrategy } from "../../masking/strategies.js";
-import { splitStatements } from "../../policy/sql/classify.js";
+import { parseStatementTrees, splitStatements } from "../../policy/sql/classify.js";
 import { PortcullisError } from "../../errors.js";
 import { type CopyFormat, DEFAULT_CSV, DEFAULT_TEXT, joinCopyLine, splitCopyLine } from "./copy-text.js";
 import type { Frame } from "./framer.js";
@@ -73,6 +73,17 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
   let pendingLine = "";
 
   const maskText = (s: string): string | undefined => text?.mask(s);
+
+  /** Query text of each cursor DECLAREd in this session: a FETCH returns that query's columns. */
+  const cursors = new Map<string, string>();
+  const cursorAware = (statement: string): string => {
+    if (!/^\s*(declare|fetch|move)\b/i.test(statement)) return statement;
+    const tree = parseStatementTrees(statement)[0] as Record<string, { portalname?: string; query?: unknown }> | undefined;
+    const declare = tree?.DeclareCursorStmt;
+    if (declare?.portalname) cursors.set(declare.portalname, statement);
+    const fetch = tree?.FetchStmt;
+    return fetch?.portalname !== undefined ? cursors.get(fetch.portalname) ?? statement : statement;
+  };
 
   /** One value under an action: the new bytes, null (SQL NULL), or undefined (unchanged). */
   const maskValue = (value: Buffer, action: ColumnAction, type: number, format: number): Buffer | null | undefined => {
@@ -141,7 +152,7 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
         const sql = decodeQuery(frame);
         const parts = splitStatements(sql);
         if (!parts || parts.length === 0) sources.push({ kind: "query", segment: segmentsSent });
-        else for (const p of parts) sources.push({ kind: "query", text: p, segment: segmentsSent });
+        else for (const p of parts) sources.push({ kind: "query", text: cursorAware(p), segment: segmentsSent });
         segmentsSent++;
         return undefined;
       }

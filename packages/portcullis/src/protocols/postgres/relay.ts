@@ -139,7 +139,14 @@ export class Pump {
         const rest = this.queue;
         this.queue = [];
         if (!this.draining) this.o.source.resume();
-        this.run(rest, 0);
+        // The frames left over from a suspended chunk leave in one writev too.
+        const dst = this.o.destination;
+        dst.cork();
+        try {
+          this.run(rest, 0);
+        } finally {
+          dst.uncork();
+        }
       },
       (err: Error) => this.o.onError(err),
     );
