@@ -4,6 +4,8 @@
  * tap and searched for every seeded value.
  */
 import assert from "node:assert/strict";
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import postgres from "postgres";
@@ -171,4 +173,17 @@ describe("masking through the gateway", () => {
     assert.deepEqual(masked.rows[0], { email: "[REDACTED:customers.email]", name: "[REDACTED:customers.name]" });
     await c.end();
   });
+
+  it("stores and logs no seeded value: the store files and every log line are clean", () => {
+    const files = readdirSync(gw.dataDir).filter((f) => f.startsWith("portcullis.db"));
+    assert.ok(files.length > 0, "the store exists");
+    const stored = files.map((f) => readFileSync(join(gw.dataDir, f)).toString("latin1")).join("\n");
+    const logs = gw.logs.join("\n");
+    assert.ok(logs.includes("postgres session opened"), "logs were captured");
+    for (const v of SENSITIVE) {
+      assert.ok(!stored.includes(v), `"${v.slice(0, 3)}…" is in the store`);
+      assert.ok(!logs.includes(v), `"${v.slice(0, 3)}…" is in the logs`);
+    }
+  });
 });
+
