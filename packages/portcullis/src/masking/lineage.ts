@@ -99,6 +99,7 @@ export class LineageAnalyzer {
         return this.targets(list(returning), scope);
       }
       case "DeclareCursorStmt":
+      case "PrepareStmt":
       case "CopyStmt":
       case "CreateTableAsStmt":
         return this.statement(n.query, outer);

@@ -169,6 +169,11 @@ describe("masking through the gateway", () => {
     assert.deepEqual(viaCursor.rows.map((r) => r.slice(0, 2)), directCursor.rows.map((r) => r.slice(0, 2)));
     assert.deepEqual(viaCursor.rows.map((r) => r[2]), ["[REDACTED:derived]", "[REDACTED:derived]"]);
     for (const client of [c, direct]) await client.query("commit");
+    // So does a statement prepared by SQL and EXECUTEd.
+    await c.query("prepare pq as select id, city || '?' as q, lower(email) as le from customers order by id");
+    const executed = await c.query({ text: "execute pq", rowMode: "array" });
+    assert.deepEqual(executed.rows[0]?.slice(0, 2), [1, "Lisbon?"]);
+    assert.equal(executed.rows[0]?.[2], "[REDACTED:derived]");
     const masked = await c.query("select email, name from customers order by id limit 1");
     assert.deepEqual(masked.rows[0], { email: "[REDACTED:customers.email]", name: "[REDACTED:customers.name]" });
     await c.end();

@@ -74,15 +74,24 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
 
   const maskText = (s: string): string | undefined => text?.mask(s);
 
-  /** Query text of each cursor DECLAREd in this session: a FETCH returns that query's columns. */
+  /**
+   * Query text of each cursor DECLAREd and statement PREPAREd by SQL in this session: a FETCH or an
+   * EXECUTE returns that query's columns.
+   */
   const cursors = new Map<string, string>();
+  const prepared = new Map<string, string>();
   const cursorAware = (statement: string): string => {
-    if (!/^\s*(declare|fetch|move)\b/i.test(statement)) return statement;
-    const tree = parseStatementTrees(statement)[0] as Record<string, { portalname?: string; query?: unknown }> | undefined;
-    const declare = tree?.DeclareCursorStmt;
-    if (declare?.portalname) cursors.set(declare.portalname, statement);
-    const fetch = tree?.FetchStmt;
-    return fetch?.portalname !== undefined ? cursors.get(fetch.portalname) ?? statement : statement;
+    if (!/^\s*(declare|fetch|move|prepare|execute|deallocate)\b/i.test(statement)) return statement;
+    const tree = parseStatementTrees(statement)[0] as Record<string, { portalname?: string; name?: string }> | undefined;
+    if (tree?.DeclareCursorStmt?.portalname) cursors.set(tree.DeclareCursorStmt.portalname, statement);
+    if (tree?.PrepareStmt?.name) prepared.set(tree.PrepareStmt.name, statement);
+    if (tree?.DeallocateStmt) {
+      if (tree.DeallocateStmt.name) prepared.delete(tree.DeallocateStmt.name);
+      else prepared.clear();
+    }
+    if (tree?.FetchStmt?.portalname !== undefined) return cursors.get(tree.FetchStmt.portalname) ?? statement;
+    if (tree?.ExecuteStmt?.name !== undefined) return prepared.get(tree.ExecuteStmt.name) ?? statement;
+    return statement;
   };
 
   /** One value under an action: the new bytes, null (SQL NULL), or undefined (unchanged). */
