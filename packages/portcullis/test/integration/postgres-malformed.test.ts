@@ -11,18 +11,8 @@ import {
   RawPg, cancelRequest, errorFields, finishLogin, gssencRequest, passwordMessage, queryMessage, rawLogin, simpleQuery,
   sslRequest, startupPacket, typed, untyped,
 } from "../support/raw-pg.js";
+import { prng } from "../support/prng.js";
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const int32 = (n: number) => { const b = Buffer.alloc(4); b.writeInt32BE(n); return b; };
 

@@ -11,6 +11,7 @@ import {
   decodeAuthentication, decodeBackendKeyData, decodeErrorFields, decodeParameterStatus, decodePassword,
   decodeStartupPacket, encode, pgError,
 } from "../../src/protocols/postgres/messages.js";
+import { prng } from "../support/prng.js";
 
 // ------------------------------------------------------------------ helpers
 
@@ -49,17 +50,6 @@ function frameOf(buf: Buffer): Frame {
   return frames[0]!;
 }
 
-/** Deterministic PRNG (mulberry32) so a failing fuzz case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBytesFrom(rand: () => number, n: number): Buffer {
   const b = Buffer.alloc(n);
