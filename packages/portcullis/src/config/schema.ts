@@ -131,6 +131,8 @@ const maskingRule = z.object({
   columns: z.array(z.string().regex(/^[^.\s]+(\.[^.\s]+){1,2}$/, { message: 'expected "table.column" or "schema.table.column"' })).min(1).optional(),
   detectors: z.array(z.enum(DETECTOR_NAMES)).min(1).optional(),
   strategy: z.enum(MASKING_STRATEGIES).default("redact"),
+  /** A masked column of a type that cannot hold the mask (integer, date, binary...): NULL it, or end the session. */
+  non_text: z.enum(["null", "refuse"]).default("null"),
 }).strict().refine((m) => m.columns !== undefined || m.detectors !== undefined, { message: "expected columns, detectors, or both" });
 
 export const configSchema = z.object({

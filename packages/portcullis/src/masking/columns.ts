@@ -18,6 +18,7 @@ interface CompiledColumnRule {
   table: RegExp;
   column: RegExp;
   strategy: Strategy;
+  refuseNonText: boolean;
   /** The pattern as written: `[REDACTED:<pattern>]` names what was masked without naming a value. */
   label: string;
 }
@@ -25,6 +26,8 @@ interface CompiledColumnRule {
 export interface ColumnMask {
   strategy: Strategy;
   label: string;
+  /** Refuse (rather than NULL) a value whose type cannot carry the mask. */
+  refuseNonText?: boolean;
 }
 
 export class ColumnRules {
@@ -33,7 +36,7 @@ export class ColumnRules {
   constructor(config: readonly MaskingRuleConfig[], connection: string) {
     this.rules = config
       .filter((m) => !m.connections || m.connections.includes(connection))
-      .flatMap((m) => (m.columns ?? []).map((p) => compile(p, m.strategy)));
+      .flatMap((m) => (m.columns ?? []).map((p) => compile(p, m.strategy, m.non_text === "refuse")));
   }
 
   get empty(): boolean {
@@ -44,7 +47,9 @@ export class ColumnRules {
   maskFor(ref: ColumnRef): ColumnMask | undefined {
     for (const r of this.rules) {
       if (r.schema && (ref.schema === undefined || !r.schema.test(ref.schema))) continue;
-      if (r.table.test(ref.table) && r.column.test(ref.column)) return { strategy: r.strategy, label: r.label };
+      if (r.table.test(ref.table) && r.column.test(ref.column)) {
+        return { strategy: r.strategy, label: r.label, ...(r.refuseNonText ? { refuseNonText: true } : {}) };
+      }
     }
     return undefined;
   }
@@ -63,9 +68,9 @@ export class ColumnRules {
   }
 }
 
-function compile(pattern: string, strategy: Strategy): CompiledColumnRule {
+function compile(pattern: string, strategy: Strategy, refuseNonText: boolean): CompiledColumnRule {
   const parts = pattern.split(".");
   const g = (p: string) => globToRegExp(p, { caseInsensitive: true });
   const [schema, table, column] = parts.length === 3 ? parts : [undefined, parts[0]!, parts[1]!];
-  return { ...(schema ? { schema: g(schema) } : {}), table: g(table!), column: g(column!), strategy, label: pattern };
+  return { ...(schema ? { schema: g(schema) } : {}), table: g(table!), column: g(column!), strategy, refuseNonText, label: pattern };
 }

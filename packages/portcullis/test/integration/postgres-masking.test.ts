@@ -192,3 +192,34 @@ describe("masking through the gateway", () => {
   });
 });
 
+
+describe("masked columns of non-text types", () => {
+  it("become NULL by default, and end the session when the rule says refuse", async () => {
+    const target = await startTarget();
+    const admin = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
+    await admin.connect();
+    await admin.query("create table accounts (id int, balance numeric, pin int, owner text); insert into accounts values (1, 1234.5, 4321, 'x')");
+    await admin.end();
+    const gw = await startTestGateway({
+      target,
+      overrides: {
+        masking: [
+          { columns: ["accounts.balance"], strategy: "partial" },
+          { columns: ["accounts.pin"], strategy: "redact", non_text: "refuse" },
+        ],
+      },
+    });
+    try {
+      const c = new pg.Client(gw.clientConfig(await gw.token()));
+      await c.connect();
+      assert.deepEqual((await c.query("select id, balance, owner from accounts")).rows, [{ id: 1, balance: null, owner: "x" }]);
+      const err = await c.query("select pin from accounts").then(() => undefined, (e: Error & { code?: string }) => e);
+      assert.ok(err, "a refused column ends the query");
+      assert.match(err.message, /cannot carry the mask/);
+      await c.end().catch(() => {});
+    } finally {
+      await gw.stop();
+      await target.stop();
+    }
+  });
+});

@@ -123,6 +123,16 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
     return changed ? { forward: [encodeDataRow(values)] } : undefined;
   };
 
+  /** A rule with `non_text: refuse` ends the session rather than NULL a column it cannot mask. */
+  const refuseUnmaskable = (plan: Plan): void => {
+    plan.actions.forEach((a, i) => {
+      const type = plan.types[i] ?? 0;
+      if (a.kind === "mask" && a.mask.refuseNonText && !(TEXT_TYPES.has(type) || JSON_TYPES.has(type))) {
+        fatal(`portcullis: column ${i + 1} (${a.mask.label}) is masked and of a type that cannot carry the mask`);
+      }
+    });
+  };
+
   const fatal = (why: string): never => {
     throw new PortcullisError("E_PROTOCOL", why);
   };
@@ -210,6 +220,7 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
             if (head.statement !== undefined) { const s = statements.get(head.statement); if (s) s.plan = p; }
             if (head.portal !== undefined) { const pt = portals.get(head.portal); if (pt) pt.plan = p; }
           } else current = p;
+          refuseUnmaskable(p);
           return undefined;
         };
         return plan instanceof Promise ? plan.then(settle) : settle(plan);
