@@ -40,35 +40,20 @@
  *
  * Results: Markdown tables on stdout, JSON in bench/results/masking-<timestamp>.json.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, type TestTarget } from "../packages/portcullis/test/support/gateway.js";
-import { type BenchGateway, type LogLevel, startBenchGateway } from "./lib/gateway.js";
-import { type Endpoint, killRunningPgbench, libpqEnv, pgbench, runCommand, toolVersion } from "./lib/pgbench.js";
-import { type LatencySummary, concat, median, summarize } from "./lib/stats.js";
+import { type BenchGateway, startBenchGateway } from "./lib/gateway.js";
+import { type Endpoint, libpqEnv, pgbench, runChild, runCommand, threadsFor, toolVersion } from "./lib/pgbench.js";
+import {
+  type BaseRoundResult, type BaseScenarioResult, type BaseTargetResult, type Protocol, durationS, envClients, envGatewayLogLevel, envInt, envList, envProtocols, log, logCodeState, loadavgRounded, machine, machineLine,
+  onCleanup, runBench, startPostgres, uncommittedNote, workDir, writeResult,
+} from "./lib/run.js";
+import { concat, fmtMiB, fmtP50P99, fmtRatio, fmtTps, median, ms, summarize, tpsSpread, type LatencySummary } from "./lib/stats.js";
 
 // ---- configuration ----
-
-function envInt(name: string, fallback: number, min = 0): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min) throw new Error(`${name} must be an integer >= ${min} (got "${raw}")`);
-  return v;
-}
-
-function envList<T extends string>(name: string, fallback: T[], allowed?: readonly T[]): T[] {
-  const raw = process.env[name];
-  if (!raw) return fallback;
-  const items = raw.split(",").map((s) => s.trim()).filter(Boolean) as T[];
-  if (allowed) for (const i of items) if (!allowed.includes(i)) throw new Error(`${name}: "${i}" is not one of ${allowed.join(", ")}`);
-  return items;
-}
 
 type TargetId = "direct" | "plain" | "masked";
 const ALL_TARGETS: TargetId[] = ["direct", "plain", "masked"];
@@ -79,18 +64,13 @@ const cfg = {
   warmupSeconds: envInt("BENCH_WARMUP", 2, 0),
   streamMB: envInt("BENCH_STREAM_MB", 1024, 0),
   rows: envInt("BENCH_ROWS", 100_000, 1000),
-  clients: envList("BENCH_CLIENTS", ["1", "8"]).map((c) => {
-    const n = Number(c);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_CLIENTS: "${c}" is not a positive integer`);
-    return n;
-  }),
-  protocols: envList("BENCH_PROTOCOLS", ["simple", "extended"] as ("simple" | "extended" | "prepared")[], ["simple", "extended", "prepared"] as const),
+  clients: envClients(),
+  protocols: envProtocols(),
   fetchCount: envInt("BENCH_FETCH_COUNT", 1000, 1),
   targets: envList("BENCH_TARGETS", ["direct", "plain", "masked"] as TargetId[], ["direct", "plain", "masked"] as const),
   parts: envList("BENCH_PARTS", ["throughput", "stream"] as ("throughput" | "stream")[], ["throughput", "stream"] as const),
-  gatewayLogLevel: (envList("BENCH_GATEWAY_LOG_LEVEL", ["info"], ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const)[0] ?? "info") as LogLevel,
+  gatewayLogLevel: envGatewayLogLevel(),
 };
-const threadsFor = (clients: number) => Math.max(1, Math.min(clients, 2));
 const ROWS_PER_TX = 20;
 const SAMPLE_MS = 100;
 
@@ -103,57 +83,7 @@ const MASKING = [
 const TARGETS: TargetId[] = cfg.targets;
 const LABEL: Record<TargetId, string> = { direct: "direct", plain: "gateway plain", masked: "gateway masked" };
 
-// ---- lifecycle: everything started is stopped, also on error and SIGINT/SIGTERM ----
-
-const cleanups: { name: string; run: () => Promise<void> }[] = [];
-let cleaning: Promise<void> | undefined;
-let interrupted = false;
-let streaming: ChildProcess | undefined;
-
-function cleanupAll(): Promise<void> {
-  cleaning ??= (async () => {
-    killRunningPgbench();
-    if (streaming && streaming.exitCode === null && streaming.signalCode === null) streaming.kill("SIGINT");
-    for (const c of cleanups.reverse()) {
-      try {
-        await c.run();
-      } catch (err) {
-        console.error(`bench: stopping ${c.name} failed: ${(err as Error).message}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-
-for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
-  process.once(signal, () => {
-    interrupted = true;
-    console.error(`\nbench: ${signal}, stopping everything...`);
-    void cleanupAll().finally(() => process.exit(code));
-  });
-}
-
 // ---- helpers ----
-
-const log = (msg: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
-const ms = (us: number) => (us / 1000).toFixed(3);
-const fmtTps = (t: number) => (Number.isFinite(t) ? Math.round(t).toString() : "–");
-const fmtRatio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? (a / b).toFixed(2) : "–");
-const mib = (bytes: number) => bytes / 2 ** 20;
-const fmtMiB = (bytes: number) => (Number.isFinite(bytes) ? mib(bytes).toFixed(1) : "–");
-
-function gitState(root: string): { commit?: string; uncommittedSourceFiles?: string[] } {
-  const git = (args: string[]) =>
-    execFileSync("git", ["--no-optional-locks", ...args], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-  try {
-    return {
-      commit: git(["rev-parse", "--short", "HEAD"]),
-      uncommittedSourceFiles: git(["status", "--porcelain", "--", "packages/portcullis/src"]).split("\n").filter(Boolean),
-    };
-  } catch {
-    return {};
-  }
-}
 
 /** A full GC before a memory baseline, when V8 lets us have one (flag set at runtime). */
 const gc: (() => void) | undefined = (() => {
@@ -236,36 +166,9 @@ function streamRows(bytes: number): { rows: number; bytes: number } {
 
 // ---- throughput ----
 
-interface RoundResult {
-  round: number;
-  tps: number;
-  transactions: number;
-  failed: number;
-  p50Us: number;
-  p99Us: number;
-  selectMs: number | undefined;
-  loadavg1Before: number;
-  loadavg1After: number;
-  gatewayWarnings?: number;
-}
-
-interface TargetResult {
-  target: TargetId;
-  rounds: RoundResult[];
-  tpsMedian: number;
-  tpsMin: number;
-  tpsMax: number;
-  latency: LatencySummary;
-}
-
-interface ScenarioResult {
-  name: string;
-  clients: number;
-  threads: number;
-  protocol: string;
-  seconds: number;
-  targets: TargetResult[];
-}
+type RoundResult = BaseRoundResult;
+type TargetResult = BaseTargetResult<TargetId, RoundResult>;
+type ScenarioResult = BaseScenarioResult<TargetResult>;
 
 // ---- streaming ----
 
@@ -307,26 +210,7 @@ function memNow(t0: number): MemSample {
 
 /** psql with stdout on /dev/null (never through this process); resolves when it exits. */
 function psqlToDevNull(e: Endpoint, args: string[], timeoutMs: number): Promise<{ code: number; stderr: string; wallMs: number }> {
-  return new Promise((resolvePromise, reject) => {
-    const t0 = performance.now();
-    const child = spawn("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", ...args], { env: libpqEnv(e), stdio: ["ignore", "ignore", "pipe"] });
-    streaming = child;
-    let stderr = "";
-    child.stderr!.on("data", (d: Buffer) => {
-      if (stderr.length < 10_000) stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.once("error", (err) => {
-      clearTimeout(timer);
-      streaming = undefined;
-      reject(err);
-    });
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      streaming = undefined;
-      resolvePromise({ code: code ?? (signal ? 128 : -1), stderr, wallMs: performance.now() - t0 });
-    });
-  });
+  return runChild("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", ...args], { env: libpqEnv(e), timeoutMs, stdout: "ignore", maxStderr: 10_000 });
 }
 
 async function gatewayBytesToClient(gw: BenchGateway): Promise<number> {
@@ -337,25 +221,16 @@ async function gatewayBytesToClient(gw: BenchGateway): Promise<number> {
 // ---- main ----
 
 async function main(): Promise<void> {
-  const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-  const work = mkdtempSync(join(tmpdir(), "portcullis-bench-masking-"));
-  cleanups.push({ name: "work dir", run: async () => rmSync(work, { recursive: true, force: true }) });
+  const work = workDir("portcullis-bench-masking-");
   const started = new Date();
-  const code = gitState(repoRoot);
-  log(`code: commit ${code.commit ?? "?"}${code.uncommittedSourceFiles?.length ? ` + ${code.uncommittedSourceFiles.length} uncommitted gateway source file(s)` : ""}`);
+  const code = logCodeState();
   const stream = streamRows(cfg.streamMB * 1e6);
   const scenarios = cfg.parts.includes("throughput") ? cfg.clients.flatMap((c) => cfg.protocols.map((p) => ({ clients: c, protocol: p }))) : [];
   const streamOn = cfg.parts.includes("stream") && cfg.streamMB > 0;
   log(`plan: ${scenarios.length} throughput scenarios × ${TARGETS.length} targets × ${cfg.rounds} rounds × ${cfg.seconds} s` +
     (streamOn ? `; streams of ${stream.rows} rows (${(stream.bytes / 1e6).toFixed(0)} MB) × {COPY, SELECT} × ${TARGETS.length} targets` : "; no streaming"));
 
-  log("starting PostgreSQL...");
-  const target: TestTarget = await startTarget();
-  cleanups.push({ name: "postgres", run: () => target.stop() });
-  const pg = target.pg;
-  const serverVersion = String((await pg.query<{ v: string }>("SELECT current_setting('server_version') AS v"))[0]?.v ?? "?");
-  log(`PostgreSQL ${serverVersion} on ${pg.host}:${pg.port}`);
-  const direct: Endpoint = { host: pg.host, port: pg.port, user: UPSTREAM_USER, password: UPSTREAM_PASSWORD, database: "app", sslmode: "disable" };
+  const { target, serverVersion, direct } = await startPostgres();
 
   log(`seeding customers and payments (${cfg.rows} rows each)...`);
   const seedT0 = performance.now();
@@ -364,7 +239,7 @@ async function main(): Promise<void> {
   log(`seeded in ${((performance.now() - seedT0) / 1000).toFixed(1)} s: rows, avg note length, notes with PII, size = ${seedStats}`);
 
   const gw = await startBenchGateway({ target, logLevel: cfg.gatewayLogLevel, connections: ["masked", "plain"], masking: MASKING });
-  cleanups.push({ name: "gateway", run: () => gw.stop() });
+  onCleanup("gateway", () => gw.stop());
   const token = await gw.token("bench-agent", ["agents"], 3 * 3600);
   log(`gateway on ${gw.host}:${gw.port} (log_level ${gw.logLevel}), connections masked and plain`);
   const endpoints: Record<TargetId, Endpoint> = {
@@ -400,7 +275,7 @@ async function main(): Promise<void> {
   const script = join(work, "customers-20.sql");
   writeFileSync(script, `\\set a random(1, ${cfg.rows - ROWS_PER_TX + 1})\nSELECT id, name, email, ssn, note FROM customers WHERE id BETWEEN :a AND :a + ${ROWS_PER_TX - 1};\n`);
   let runNo = 0;
-  async function runOnce(t: TargetId, clients: number, protocol: "simple" | "extended" | "prepared", round: number): Promise<{ r: RoundResult; lat: Float64Array }> {
+  async function runOnce(t: TargetId, clients: number, protocol: Protocol, round: number): Promise<{ r: RoundResult; lat: Float64Array }> {
     const isGw = t !== "direct";
     if (isGw) gw.resetCounters();
     const loadBefore = loadavg()[0]!;
@@ -449,7 +324,7 @@ async function main(): Promise<void> {
         const rs = rounds.get(t)!;
         return {
           target: t, rounds: rs,
-          tpsMedian: median(rs.map((r) => r.tps)), tpsMin: Math.min(...rs.map((r) => r.tps)), tpsMax: Math.max(...rs.map((r) => r.tps)),
+          ...tpsSpread(rs.map((r) => r.tps)),
           latency: summarize(concat(lats.get(t)!)),
         };
       }),
@@ -526,36 +401,23 @@ async function main(): Promise<void> {
 
   const finished = new Date();
   const environment = {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? "?",
-    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
-    kernel: release(),
-    node: process.version,
+    ...machine(),
     postgres: serverVersion,
     pgbench: await toolVersion("pgbench"),
     psql: await toolVersion("psql"),
     commit: code.commit,
     uncommittedGatewaySourceFiles: code.uncommittedSourceFiles,
     gcBeforeBaseline: gc !== undefined,
-    loadavgAtEnd: loadavg().map((v) => Math.round(v * 100) / 100),
+    loadavgAtEnd: loadavgRounded(),
   };
 
   const table = renderTables(results, streams);
   console.log(`\n${table}\n`);
-  const durationS = Math.round((finished.getTime() - started.getTime()) / 1000);
-  console.log(`Machine: ${environment.cpus} × ${environment.cpuModel}, ${environment.memoryGiB} GiB, Linux ${environment.kernel}; ` +
-    `Node ${environment.node}; PostgreSQL ${environment.postgres}; ${environment.pgbench}; commit ${environment.commit ?? "?"}` +
-    `${environment.uncommittedGatewaySourceFiles?.length ? ` + ${environment.uncommittedGatewaySourceFiles.length} uncommitted gateway source file(s)` : ""}; ` +
-    `load average at end ${environment.loadavgAtEnd.join(" ")}; run took ${Math.floor(durationS / 60)} min ${durationS % 60} s`);
+  const took = durationS(started, finished);
+  console.log(`Machine: ${machineLine(environment)}; PostgreSQL ${environment.postgres}; ${environment.pgbench}; commit ${environment.commit ?? "?"}` +
+    `${uncommittedNote(code)}; load average at end ${environment.loadavgAtEnd.join(" ")}; run took ${Math.floor(took / 60)} min ${took % 60} s`);
 
-  const resultsDir = join(repoRoot, "bench", "results");
-  mkdirSync(resultsDir, { recursive: true });
-  const file = join(resultsDir, `masking-${started.toISOString().replace(/[:.]/g, "-")}.json`);
-  writeFileSync(file, `${JSON.stringify({
-    benchmark: "masking",
-    startedAt: started.toISOString(),
-    finishedAt: finished.toISOString(),
-    durationS,
+  writeResult("masking", started, finished, {
     config: { ...cfg, rowsPerTransaction: ROWS_PER_TX, streamRows: stream.rows, streamPayloadBytes: stream.bytes, sampleMs: SAMPLE_MS },
     environment,
     setup: {
@@ -572,15 +434,13 @@ async function main(): Promise<void> {
     scenarios: results,
     streams,
     table,
-  }, null, 2)}\n`);
-  log(`results: ${relative(process.cwd(), file)}`);
+  });
 }
 
 function renderTables(scenarios: ScenarioResult[], streams: StreamResult[]): string {
   const out: string[] = [];
   const get = (s: ScenarioResult, t: TargetId) => s.targets.find((x) => x.target === t);
   const tps = (s: ScenarioResult, t: TargetId) => get(s, t)?.tpsMedian ?? Number.NaN;
-  const pair = (x: LatencySummary | undefined) => (x ? `${ms(x.p50)} / ${ms(x.p99)}` : "–");
   if (scenarios.length > 0) {
     out.push(`Throughput: pgbench -f (20 customer rows per transaction). TPS = median of rounds; p50 / p99 = per-transaction latency in ms, all rounds pooled.`);
     out.push("");
@@ -590,7 +450,7 @@ function renderTables(scenarios: ScenarioResult[], streams: StreamResult[]): str
       out.push(`| ${[
         s.name, fmtTps(tps(s, "direct")), fmtTps(tps(s, "plain")), fmtTps(tps(s, "masked")),
         fmtRatio(tps(s, "masked"), tps(s, "plain")), fmtRatio(tps(s, "masked"), tps(s, "direct")), fmtRatio(tps(s, "plain"), tps(s, "direct")),
-        pair(get(s, "direct")?.latency), pair(get(s, "plain")?.latency), pair(get(s, "masked")?.latency),
+        fmtP50P99(get(s, "direct")?.latency), fmtP50P99(get(s, "plain")?.latency), fmtP50P99(get(s, "masked")?.latency),
       ].join(" | ")} |`);
     }
     out.push("");
@@ -619,11 +479,4 @@ function renderTables(scenarios: ScenarioResult[], streams: StreamResult[]): str
   return out.join("\n");
 }
 
-try {
-  await main();
-} catch (err) {
-  if (!interrupted) console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
-  process.exitCode = 1;
-} finally {
-  await cleanupAll();
-}
+await runBench(main);

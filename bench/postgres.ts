@@ -24,35 +24,21 @@
  *
  * Results: a Markdown table on stdout and JSON in bench/results/postgres-<timestamp>.json.
  */
-import { execFileSync } from "node:child_process";
 import { pbkdf2Sync, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, type TestTarget } from "../packages/portcullis/test/support/gateway.js";
-import { type BenchGateway, type LogLevel, startBenchGateway } from "./lib/gateway.js";
-import { type Endpoint, killRunningPgbench, libpqEnv, pgbench, runCommand, toolVersion } from "./lib/pgbench.js";
+import { existsSync } from "node:fs";
+import { loadavg } from "node:os";
+import { join } from "node:path";
+import { UPSTREAM_USER } from "../packages/portcullis/test/support/gateway.js";
+import { type BenchGateway, startBenchGateway } from "./lib/gateway.js";
+import { type Endpoint, libpqEnv, pgbench, runCommand, threadsFor, toolVersion } from "./lib/pgbench.js";
 import { PgBouncer } from "./lib/pgbouncer.js";
-import { type LatencySummary, concat, median, summarize } from "./lib/stats.js";
+import {
+  type BaseRoundResult, type BaseScenarioResult, type BaseTargetResult, type Protocol, envClients, envGatewayLogLevel, envInt, envProtocols,
+  log, logCodeState, loadavgRounded, machine, machineLine, onCleanup, runBench, startPostgres, workDir, writeResult,
+} from "./lib/run.js";
+import { type LatencySummary, concat, fmtP50P99, fmtRatio, fmtTps, median, ms, summarize, tpsSpread } from "./lib/stats.js";
 
 // ---- configuration ----
-
-function envInt(name: string, fallback: number, min = 0): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min) throw new Error(`${name} must be an integer >= ${min} (got "${raw}")`);
-  return v;
-}
-
-function envList<T extends string>(name: string, fallback: T[], allowed?: readonly T[]): T[] {
-  const raw = process.env[name];
-  if (!raw) return fallback;
-  const items = raw.split(",").map((s) => s.trim()).filter(Boolean) as T[];
-  if (allowed) for (const i of items) if (!allowed.includes(i)) throw new Error(`${name}: "${i}" is not one of ${allowed.join(", ")}`);
-  return items;
-}
 
 const seconds = envInt("BENCH_SECONDS", 10, 1);
 const cfg = {
@@ -61,18 +47,12 @@ const cfg = {
   connectSeconds: envInt("BENCH_CONNECT_SECONDS", Math.min(5, seconds), 1),
   warmupSeconds: envInt("BENCH_WARMUP", 3, 0),
   scale: envInt("BENCH_SCALE", 10, 1),
-  clients: envList("BENCH_CLIENTS", ["1", "8"]).map((c) => {
-    const n = Number(c);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_CLIENTS: "${c}" is not a positive integer`);
-    return n;
-  }),
-  protocols: envList("BENCH_PROTOCOLS", ["simple", "extended"] as ("simple" | "extended" | "prepared")[], ["simple", "extended", "prepared"] as const),
+  clients: envClients(),
+  protocols: envProtocols(),
   tlsSteadyState: process.env.BENCH_TLS === "1",
   stageless: process.env.BENCH_STAGELESS === "1",
-  gatewayLogLevel: (envList("BENCH_GATEWAY_LOG_LEVEL", ["info"], ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const)[0] ?? "info") as LogLevel,
+  gatewayLogLevel: envGatewayLogLevel(),
 };
-/** -j: one pgbench thread per client up to the machine's 2 cores. */
-const threadsFor = (clients: number) => Math.max(1, Math.min(clients, 2));
 
 // ---- targets ----
 
@@ -86,112 +66,36 @@ const TARGET_LABEL: Record<TargetId, string> = {
 };
 const GATEWAY_TARGETS: TargetId[] = ["gateway", "gateway-tls", "gateway-nostages"];
 
-interface RoundResult {
-  round: number;
-  tps: number;
-  transactions: number;
-  failed: number;
+interface RoundResult extends BaseRoundResult {
   latencyAvgMs: number | undefined;
   connectionTimeMs: number | undefined;
-  p50Us: number;
-  p99Us: number;
   /** Connect + transaction + disconnect, from consecutive completion stamps (meaningful with -C). */
   cycleP50Us: number;
   cycleP99Us: number;
-  selectMs: number | undefined;
   wallMs: number;
-  loadavg1Before: number;
-  loadavg1After: number;
-  gatewayWarnings?: number;
   gatewayLogLines?: number;
   /** The gateway's SQL classification cache during this run (policy stage), when it has one. */
   sqlCache?: { hits: number; misses: number };
 }
 
-interface TargetResult {
-  target: TargetId;
-  rounds: RoundResult[];
-  tpsMedian: number;
-  tpsMin: number;
-  tpsMax: number;
-  /** All rounds' transactions pooled into one distribution, µs. */
-  latency: LatencySummary;
+interface TargetResult extends BaseTargetResult<TargetId, RoundResult> {
   /** Per-client gaps between completions, all rounds pooled, µs (with -C: a whole connection's life). */
   cycle: LatencySummary;
   connectionTimeMsMedian: number | undefined;
   selectMsMedian: number | undefined;
 }
 
-interface ScenarioResult {
-  name: string;
+interface ScenarioResult extends BaseScenarioResult<TargetResult> {
   kind: "steady" | "connect";
-  clients: number;
-  threads: number;
-  protocol: string;
-  seconds: number;
-  targets: TargetResult[];
 }
-
-// ---- lifecycle: everything started is stopped, also on error and SIGINT/SIGTERM ----
-
-const cleanups: { name: string; run: () => Promise<void> }[] = [];
-let cleaning: Promise<void> | undefined;
-let interrupted = false;
-
-function cleanupAll(): Promise<void> {
-  cleaning ??= (async () => {
-    killRunningPgbench();
-    for (const c of cleanups.reverse()) {
-      try {
-        await c.run();
-      } catch (err) {
-        console.error(`bench: stopping ${c.name} failed: ${(err as Error).message}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-
-for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
-  process.once(signal, () => {
-    interrupted = true;
-    console.error(`\nbench: ${signal}, stopping everything...`);
-    void cleanupAll().finally(() => process.exit(code));
-  });
-}
-
-// ---- helpers ----
-
-const log = (msg: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
-
-/** The commit, and the gateway source files that differ from it: what code this run measured. Read-only git. */
-function gitState(root: string): { commit?: string; uncommittedSourceFiles?: string[] } {
-  const git = (args: string[]) =>
-    execFileSync("git", ["--no-optional-locks", ...args], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-  try {
-    return {
-      commit: git(["rev-parse", "--short", "HEAD"]),
-      uncommittedSourceFiles: git(["status", "--porcelain", "--", "packages/portcullis/src"]).split("\n").filter(Boolean),
-    };
-  } catch {
-    return {};
-  }
-}
-
-const ms = (us: number) => (us / 1000).toFixed(3);
-const fmtTps = (t: number) => (Number.isFinite(t) ? Math.round(t).toString() : "–");
-const fmtRatio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}` : "–");
 
 // ---- main ----
 
 async function main(): Promise<void> {
-  const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-  const work = mkdtempSync(join(tmpdir(), "portcullis-bench-"));
-  cleanups.push({ name: "work dir", run: async () => rmSync(work, { recursive: true, force: true }) });
+  const work = workDir("portcullis-bench-");
   const started = new Date();
   // Before the gateway's modules load: the code measured is the code at this moment.
-  const code = gitState(repoRoot);
-  log(`code: commit ${code.commit ?? "?"}${code.uncommittedSourceFiles?.length ? ` + ${code.uncommittedSourceFiles.length} uncommitted gateway source file(s)` : ""}`);
+  const code = logCodeState();
 
   const stageless: TargetId[] = cfg.stageless ? ["gateway-nostages"] : [];
   const steadyTargets: TargetId[] = ["direct", "pgbouncer", "gateway", ...(cfg.tlsSteadyState ? (["gateway-tls"] as const) : []), ...stageless];
@@ -205,14 +109,8 @@ async function main(): Promise<void> {
     `connection setup × ${connectTargets.length} targets × ${cfg.rounds} rounds × ${cfg.connectSeconds} s; about ${Math.round(estimateS / 60)} min`);
 
   // PostgreSQL: the test harness's target (database `app` owned by a SCRAM-authenticated user).
-  log("starting PostgreSQL...");
-  const target: TestTarget = await startTarget();
-  cleanups.push({ name: "postgres", run: () => target.stop() });
+  const { target, serverVersion, direct } = await startPostgres();
   const pg = target.pg;
-  const serverVersion = String((await pg.query<{ v: string }>("SELECT current_setting('server_version') AS v"))[0]?.v ?? "?");
-  log(`PostgreSQL ${serverVersion} on ${pg.host}:${pg.port} (started in ${Math.round(pg.startupMs)} ms)`);
-
-  const direct: Endpoint = { host: pg.host, port: pg.port, user: UPSTREAM_USER, password: UPSTREAM_PASSWORD, database: "app", sslmode: "disable" };
 
   log(`pgbench -i -s ${cfg.scale} (directly)...`);
   const init = await runCommand("pgbench", ["-i", "-s", String(cfg.scale), "-q"], libpqEnv(direct), 15 * 60_000);
@@ -226,7 +124,7 @@ async function main(): Promise<void> {
     serverHost: pg.host, serverPort: pg.port, databases: ["app"],
     users: [{ name: UPSTREAM_USER, secret }], authType: "scram-sha-256",
   });
-  cleanups.push({ name: "pgbouncer", run: () => bouncer.stop() });
+  onCleanup("pgbouncer", () => bouncer.stop());
   process.once("exit", () => bouncer.killNow());
   log(`pgbouncer on ${bouncer.host}:${bouncer.port}`);
 
@@ -234,7 +132,7 @@ async function main(): Promise<void> {
   // loopback, connection `app` → the target with tls: prefer, the config default; this target
   // has no TLS) but at the production log level.
   const gw: BenchGateway = await startBenchGateway({ target, logLevel: cfg.gatewayLogLevel });
-  cleanups.push({ name: "gateway", run: () => gw.stop() });
+  onCleanup("gateway", () => gw.stop());
   const ttl = Math.max(3600, estimateS * 3);
   const token = await gw.token("bench-agent", ["agents"], ttl);
   log(`gateway on ${gw.host}:${gw.port} (log_level ${gw.logLevel}; token ${token.length} bytes, ttl ${ttl} s)`);
@@ -242,7 +140,7 @@ async function main(): Promise<void> {
   let bare: { gw: BenchGateway; token: string } | undefined;
   if (cfg.stageless) {
     const g = await startBenchGateway({ target, logLevel: cfg.gatewayLogLevel, withoutStages: true });
-    cleanups.push({ name: "stage-less gateway", run: () => g.stop() });
+    onCleanup("stage-less gateway", () => g.stop());
     bare = { gw: g, token: await g.token("bench-agent", ["agents"], ttl) };
     log(`stage-less gateway on ${g.host}:${g.port}`);
   }
@@ -260,7 +158,7 @@ async function main(): Promise<void> {
   };
 
   let runNo = 0;
-  async function runOnce(t: TargetId, opts: { clients: number; protocol: "simple" | "extended" | "prepared"; seconds: number; connect: boolean }, round: number): Promise<{ r: RoundResult; lat: Float64Array; cyc: Float64Array }> {
+  async function runOnce(t: TargetId, opts: { clients: number; protocol: Protocol; seconds: number; connect: boolean }, round: number): Promise<{ r: RoundResult; lat: Float64Array; cyc: Float64Array }> {
     const g = gatewayOf(t);
     g?.resetCounters();
     const cache0 = g ? sqlCacheStats(g) : undefined;
@@ -298,7 +196,7 @@ async function main(): Promise<void> {
     return { r, lat: res.latenciesUs, cyc: res.cyclesUs };
   }
 
-  async function scenario(name: string, kind: "steady" | "connect", targets: TargetId[], opts: { clients: number; protocol: "simple" | "extended" | "prepared"; seconds: number }): Promise<ScenarioResult> {
+  async function scenario(name: string, kind: "steady" | "connect", targets: TargetId[], opts: { clients: number; protocol: Protocol; seconds: number }): Promise<ScenarioResult> {
     log(`scenario ${name}`);
     const rounds = new Map<TargetId, RoundResult[]>(targets.map((t) => [t, []]));
     const lats = new Map<TargetId, Float64Array[]>(targets.map((t) => [t, []]));
@@ -317,9 +215,7 @@ async function main(): Promise<void> {
       const sel = rs.map((r) => r.selectMs).filter((v): v is number => v !== undefined);
       return {
         target: t, rounds: rs,
-        tpsMedian: median(rs.map((r) => r.tps)),
-        tpsMin: Math.min(...rs.map((r) => r.tps)),
-        tpsMax: Math.max(...rs.map((r) => r.tps)),
+        ...tpsSpread(rs.map((r) => r.tps)),
         latency: summarize(concat(lats.get(t)!)),
         cycle: summarize(concat(cycs.get(t)!)),
         connectionTimeMsMedian: conn.length ? median(conn) : undefined,
@@ -348,34 +244,22 @@ async function main(): Promise<void> {
 
   const finished = new Date();
   const environment = {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? "?",
-    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
-    kernel: release(),
-    node: process.version,
+    ...machine(),
     postgres: serverVersion,
     pgbench: await toolVersion("pgbench"),
     pgbouncer: await toolVersion(bouncerBinary(), ["--version"]),
     commit: code.commit,
     uncommittedGatewaySourceFiles: code.uncommittedSourceFiles,
     scramPbkdf2Ms: pbkdf2Cost(),
-    loadavgAtEnd: loadavg().map((v) => Math.round(v * 100) / 100),
+    loadavgAtEnd: loadavgRounded(),
   };
 
   const table = renderTables(scenarios);
   console.log(`\n${table}\n`);
-  console.log(`Machine: ${environment.cpus} × ${environment.cpuModel}, ${environment.memoryGiB} GiB, Linux ${environment.kernel}; ` +
-    `Node ${environment.node}; PostgreSQL ${environment.postgres}; ${environment.pgbench}; ${environment.pgbouncer}; ` +
+  console.log(`Machine: ${machineLine(environment)}; PostgreSQL ${environment.postgres}; ${environment.pgbench}; ${environment.pgbouncer}; ` +
     `commit ${environment.commit ?? "?"}; one SCRAM PBKDF2 (4096) = ${environment.scramPbkdf2Ms} ms; load average at end ${environment.loadavgAtEnd.join(" ")}`);
 
-  const resultsDir = join(repoRoot, "bench", "results");
-  mkdirSync(resultsDir, { recursive: true });
-  const file = join(resultsDir, `postgres-${started.toISOString().replace(/[:.]/g, "-")}.json`);
-  writeFileSync(file, `${JSON.stringify({
-    benchmark: "postgres",
-    startedAt: started.toISOString(),
-    finishedAt: finished.toISOString(),
-    durationS: Math.round((finished.getTime() - started.getTime()) / 1000),
+  writeResult("postgres", started, finished, {
     config: { ...cfg, initSeconds: Math.round(init.wallMs / 100) / 10 },
     environment,
     setup: {
@@ -388,8 +272,7 @@ async function main(): Promise<void> {
     },
     scenarios,
     table,
-  }, null, 2)}\n`);
-  log(`results: ${relative(process.cwd(), file)}`);
+  });
 }
 
 function bouncerBinary(): string {
@@ -402,7 +285,6 @@ function renderTables(scenarios: ScenarioResult[]): string {
   const connect = scenarios.filter((s) => s.kind === "connect");
   const get = (s: ScenarioResult, t: TargetId) => s.targets.find((x) => x.target === t);
   const tps = (s: ScenarioResult, t: TargetId) => get(s, t)?.tpsMedian ?? Number.NaN;
-  const pair = (x: LatencySummary | undefined) => (x ? `${ms(x.p50)} / ${ms(x.p99)}` : "–");
 
   if (steady.length > 0) {
     const targets = steady[0]!.targets.map((t) => t.target);
@@ -428,7 +310,7 @@ function renderTables(scenarios: ScenarioResult[]): string {
         fmtRatio(tps(s, "gateway"), tps(s, "pgbouncer")),
         ...(hasTls ? [fmtRatio(tps(s, "gateway-tls"), tps(s, "direct"))] : []),
         ...(hasBare ? [fmtRatio(tps(s, "gateway"), tps(s, "gateway-nostages"))] : []),
-        ...targets.map((t) => pair(get(s, t)?.latency)),
+        ...targets.map((t) => fmtP50P99(get(s, t)?.latency)),
       ].join(" | ")} |`);
     }
     out.push("");
@@ -447,9 +329,9 @@ function renderTables(scenarios: ScenarioResult[]): string {
         fmtTps(t.tpsMedian),
         fmtRatio(t.tpsMedian, tps(s, "direct")),
         fmtRatio(t.tpsMedian, tps(s, "pgbouncer")),
-        pair(t.cycle),
+        fmtP50P99(t.cycle),
         t.connectionTimeMsMedian?.toFixed(3) ?? "–",
-        pair(t.latency),
+        fmtP50P99(t.latency),
       ].join(" | ")} |`);
     }
     out.push("");
@@ -484,11 +366,4 @@ function pbkdf2Cost(): number {
   return Math.round(median(times) * 1000) / 1000;
 }
 
-try {
-  await main();
-} catch (err) {
-  if (!interrupted) console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
-  process.exitCode = 1;
-} finally {
-  await cleanupAll();
-}
+await runBench(main);

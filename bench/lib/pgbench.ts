@@ -85,23 +85,36 @@ export function libpqEnv(e: Endpoint): NodeJS.ProcessEnv {
   return env;
 }
 
-/** The pgbench child running now, so a SIGINT handler can stop it. */
+/** The child (pgbench or psql) running now, so a SIGINT handler can stop it. */
 let current: ChildProcess | undefined;
 
 export function killRunningPgbench(): void {
   if (current && current.exitCode === null && current.signalCode === null) current.kill("SIGINT");
 }
 
-export function runCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string; wallMs: number }> {
+export interface RunChildOptions {
+  env: NodeJS.ProcessEnv;
+  timeoutMs: number;
+  /** "ignore": the child's stdout goes to /dev/null, never through this process (default "pipe"). */
+  stdout?: "pipe" | "ignore";
+  /** Keep collecting stderr only while it is shorter than this many characters (default: all of it). */
+  maxStderr?: number;
+}
+
+/** Runs a child, the one killRunningPgbench() stops; resolves when it exits, with what it printed. */
+export function runChild(cmd: string, args: string[], o: RunChildOptions): Promise<{ code: number; stdout: string; stderr: string; wallMs: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { env: o.env, stdio: ["ignore", o.stdout ?? "pipe", "pipe"] });
     current = child;
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    const maxStderr = o.maxStderr ?? Number.POSITIVE_INFINITY;
+    child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => {
+      if (stderr.length < maxStderr) stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs);
     child.once("error", (err) => {
       clearTimeout(timer);
       current = undefined;
@@ -114,6 +127,13 @@ export function runCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv, 
     });
   });
 }
+
+export function runCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string; wallMs: number }> {
+  return runChild(cmd, args, { env, timeoutMs });
+}
+
+/** -j: one pgbench thread per client up to the machine's 2 cores. */
+export const threadsFor = (clients: number) => Math.max(1, Math.min(clients, 2));
 
 export async function pgbench(o: PgbenchRunOptions): Promise<PgbenchResult> {
   rmSync(o.logDir, { recursive: true, force: true });

@@ -54,3 +54,19 @@ export function concat(parts: Float64Array[]): Float64Array {
   }
   return out;
 }
+
+// ---- formatting for the Markdown tables and the log ----
+
+/** µs → ms with three decimals. */
+export const ms = (us: number) => (us / 1000).toFixed(3);
+export const fmtTps = (t: number) => (Number.isFinite(t) ? Math.round(t).toString() : "–");
+export const fmtRatio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? (a / b).toFixed(2) : "–");
+export const mib = (bytes: number) => bytes / 2 ** 20;
+export const fmtMiB = (bytes: number) => (Number.isFinite(bytes) ? mib(bytes).toFixed(1) : "–");
+/** "p50 / p99" in ms, or "–" when there is no summary. */
+export const fmtP50P99 = (x: LatencySummary | undefined) => (x ? `${ms(x.p50)} / ${ms(x.p99)}` : "–");
+
+/** Median, min and max of the rounds' TPS. */
+export function tpsSpread(tps: number[]): { tpsMedian: number; tpsMin: number; tpsMax: number } {
+  return { tpsMedian: median(tps), tpsMin: Math.min(...tps), tpsMax: Math.max(...tps) };
+}

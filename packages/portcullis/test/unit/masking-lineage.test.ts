@@ -5,7 +5,7 @@ import { ColumnRules } from "../../src/masking/columns.js";
 import { LineageAnalyzer, type RelationTaint } from "../../src/masking/lineage.js";
 import { loadSqlParser, parseStatementTrees } from "../../src/policy/sql/classify.js";
 
-const rules = new ColumnRules([{ columns: ["customers.email", "customers.ssn", "vault.keys.*"], strategy: "redact" }], "app");
+const rules = new ColumnRules([{ columns: ["customers.email", "customers.ssn", "vault.keys.*"], strategy: "redact", non_text: "null" }], "app");
 const lookup = (schema: string | undefined, name: string): RelationTaint => ({
   column: (c) => rules.coversColumn(schema, name, c),
   any: rules.coversTable(schema, name),
