@@ -22,3 +22,6 @@ export interface Decision {
 
 /** Name of the built-in rule that denies what cannot be parsed when no rule speaks of `unknown`. */
 export const UNKNOWN_DEFAULT_RULE = "default-deny-unknown";
+
+/** Built-in rule refusing changes to settings that alter how SQL text is read (lexer-settings.ts). */
+export const PROTECTED_SETTING_RULE = "protected-setting";

@@ -4,7 +4,7 @@
  */
 import type { RuleConfig } from "../config/schema.js";
 import { memberOf, type Principal } from "../identity/principal.js";
-import { type Action, type Decision, type Operation, STRICTNESS, UNKNOWN_DEFAULT_RULE } from "./decision.js";
+import { type Action, type Decision, type Operation, PROTECTED_SETTING_RULE, STRICTNESS, UNKNOWN_DEFAULT_RULE } from "./decision.js";
 import { anyGlob } from "./glob.js";
 import type { SqlAction, StatementInfo, TableName } from "./sql/classify.js";
 import { DEFAULT_SEARCH_PATH, type SearchPath, nextSearchPath, schemasOf } from "./sql/search-path.js";
@@ -161,6 +161,8 @@ export class PolicyEngine {
   }
 
   private decideStatement(rules: CompiledRule[], s: StatementInfo, schemas: Schemas): Decision {
+    // Before any rule: a statement that would make the target read SQL differently from the gateway.
+    if (s.changesLexing) return { action: "deny", rule: PROTECTED_SETTING_RULE, message: "standard_conforming_strings, client_encoding and backslash_quote cannot be changed through the gateway" };
     const unknown = s.kinds.includes("unknown");
     for (const r of rules) {
       if (!r.sql || !r.sql(s, schemas)) continue;

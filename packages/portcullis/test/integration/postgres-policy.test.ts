@@ -185,6 +185,32 @@ describe("SQL policy through the gateway", () => {
     assert.equal(await rowCount(), 10);
   });
 
+  it("refuses every way of changing how the target reads SQL text (string-smuggling attacks)", async () => {
+    const client = new pg.Client(gw.clientConfig(await gw.token()));
+    await client.connect();
+    for (const sql of [
+      "set standard_conforming_strings = off",
+      "set local standard_conforming_strings to off",
+      "set client_encoding = 'SJIS'",
+      "set names 'BIG5'",
+      "select set_config('standard_conforming_strings', 'off', false)",
+      "select set_config(current_setting('x.y', true), 'off', false)",
+      "reset client_encoding",
+    ]) {
+      await assert.rejects(client.query(sql), denial("protected-setting"), sql);
+    }
+    // The smuggling string itself is then read the same way by both sides: one harmless SELECT.
+    const r = await client.query("select 'x\\' , ' ; delete from items where id = 1; select 1 --' as s");
+    assert.equal(r.rows.length, 1);
+    await client.end();
+    assert.equal(await rowCount(), 10);
+    for (const options of ["-c standard_conforming_strings=off", "-c client_encoding=SJIS"]) {
+      const refused = new pg.Client({ ...gw.clientConfig(await gw.token()), options });
+      await assert.rejects(refused.connect(), (e: Error & { code?: string }) => e.code === "28000" && /read SQL differently/.test(e.message), options);
+      await refused.end().catch(() => {});
+    }
+  });
+
   it("survives a statement too deep to analyse: refused as unknown, gateway and session intact", async () => {
     const client = new pg.Client(gw.clientConfig(await gw.token()));
     await client.connect();

@@ -73,13 +73,20 @@ export function literalFreeKey(sql: string): string {
       if (end < 0) return sql;
       i = end + m[0].length;
     } else if (isDigit(c) && !(i > 0 && (isIdentChar(sql.charCodeAt(i - 1)) || sql.charCodeAt(i - 1) === 46))) {
+      // A plain numeric constant: digits, an optional fraction, an optional exponent. Anything else
+      // glued to it (`1from`, `0x1F`, `1_000`) is left to the parser: no key for this text.
       let j = i;
-      while (j < n && (isIdentChar(sql.charCodeAt(j)) || sql.charCodeAt(j) === 46)) {
-        // 1e+5 / 1e-5: the sign belongs to the exponent.
-        const d = sql.charCodeAt(j);
-        if ((d === 101 || d === 69) && (sql.charCodeAt(j + 1) === 43 || sql.charCodeAt(j + 1) === 45)) j += 2;
-        else j++;
+      while (isDigit(sql.charCodeAt(j))) j++;
+      if (sql.charCodeAt(j) === 46) { j++; while (isDigit(sql.charCodeAt(j))) j++; }
+      const e = sql.charCodeAt(j);
+      if (e === 101 || e === 69) {
+        let k = j + 1;
+        if (sql.charCodeAt(k) === 43 || sql.charCodeAt(k) === 45) k++;
+        if (!isDigit(sql.charCodeAt(k))) return sql;
+        while (isDigit(sql.charCodeAt(k))) k++;
+        j = k;
       }
+      if (j < n && (isIdentChar(sql.charCodeAt(j)) || sql.charCodeAt(j) === 46)) return sql;
       out += sql.slice(last, i) + "?";
       last = j;
       i = j;

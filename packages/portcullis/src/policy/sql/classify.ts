@@ -11,6 +11,7 @@
  */
 import lpq from "libpg-query";
 import { SIMPLE_KIND, type StatementKind } from "./kinds.js";
+import { LEXER_SETTINGS } from "./lexer-settings.js";
 
 export interface TableName {
   schema?: string;
@@ -44,6 +45,8 @@ export interface StatementInfo {
   declares?: { name: string; info: StatementInfo };
   /** DEALLOCATE name, or "*" for DEALLOCATE ALL. */
   deallocates?: string;
+  /** Changes (or may change) a setting that alters how SQL text is read: always refused (lexer-settings.ts). */
+  changesLexing?: boolean;
   /** A change of the session's search_path: the new list, back to the session's start, or not knowable. */
   setsSearchPath?: string[] | "reset" | "unknown";
   /** Why the statement is `unknown`, when it is. */
@@ -115,6 +118,9 @@ function searchPathOf(n: Node): StatementInfo["setsSearchPath"] {
   const names = n.args.map((a) => unwrap(a)?.[1]).map((c) => (isObj(c?.sval) ? c.sval.sval : undefined));
   return names.every((x): x is string => typeof x === "string") ? names.flatMap((x) => x.split(",").map((p) => p.trim()).filter(Boolean)) : "unknown";
 }
+
+/** Functions that execute SQL text passed as an argument. */
+const DYNAMIC_FUNCTIONS = new Set(["query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema", "cursor_to_xml", "cursor_to_xmlschema"]);
 
 /** Deep trees beyond this are refused as `unknown` rather than walked (PostgreSQL itself limits stack depth). */
 const MAX_DEPTH = 1000;
@@ -223,7 +229,17 @@ class Collector {
         const name = strings(n.funcname).map((s) => s.toLowerCase()).join(".");
         if (name) this.functions.add(name);
         // set_config('search_path', ...) can set anything, computed at run time.
-        if (name.endsWith("set_config")) this.info.setsSearchPath = "unknown";
+        if (name.endsWith("set_config")) {
+          this.info.setsSearchPath = "unknown";
+          const first = unwrap(Array.isArray(n.args) ? n.args[0] : undefined);
+          const literal = first?.[0] === "A_Const" && isObj(first[1].sval) ? first[1].sval.sval : undefined;
+          if (typeof literal !== "string" || LEXER_SETTINGS.has(literal.toLowerCase())) this.info.changesLexing = true;
+        }
+        // These run the SQL text they are given, at run time: its effect is not this statement's to show.
+        if (DYNAMIC_FUNCTIONS.has(name.slice(name.lastIndexOf(".") + 1))) {
+          this.addKind("dynamic");
+          this.addAction({ kind: "dynamic" });
+        }
         this.walkFields(n, ["funcname"]);
         return;
       }
@@ -373,6 +389,7 @@ class Collector {
         this.addKind(kind);
         this.addAction({ kind });
         if (name === "search_path" || n.kind === "VAR_RESET_ALL") this.info.setsSearchPath = searchPathOf(n);
+        if (LEXER_SETTINGS.has(name)) this.info.changesLexing = true;
         return;
       }
       case "DiscardStmt":

@@ -14,9 +14,10 @@ import { PortcullisError, isPortcullisError } from "../../errors.js";
 import { RUN_CONTEXT_KEYS, type Principal, type RunContext } from "../../identity/principal.js";
 import { CancelKeys } from "./cancel-keys.js";
 import { fatal, sqlstateFor } from "./errors.js";
-import { AUTH, MSG, decodePassword, decodeStartupPacket, encode } from "./messages.js";
+import { AUTH, MSG, decodeParameterStatus, decodePassword, decodeStartupPacket, encode } from "./messages.js";
 import { HandshakeReader } from "./reader.js";
 import { type MessageStage, Pump } from "./relay.js";
+import { lexerSettingSafe } from "../../policy/sql/lexer-settings.js";
 import { parseSearchPath } from "../../policy/sql/search-path.js";
 import { MaskingRegistry } from "./masking-registry.js";
 import { maskingStage } from "./masking-stage.js";
@@ -223,6 +224,11 @@ class FrontendConnection {
     const forward = new Map<string, string>();
     for (const [k, v] of clientParams) if (!RESERVED_PARAMS.has(k) && k !== "options") forward.set(k, v);
     if (options.forward) forward.set("options", options.forward);
+    for (const [name, value] of [...forward, ...options.settings]) {
+      if (!lexerSettingSafe(name, value)) {
+        throw new PortcullisError("E_ACCESS_DENIED", `${name}=${value} would make the target read SQL differently from the gateway; connect with standard_conforming_strings on and a client_encoding such as UTF8`);
+      }
+    }
 
     const session = this.ctx.sessions.open({
       protocol: "postgres",
@@ -249,6 +255,11 @@ class FrontendConnection {
       upstream.socket.destroy();
       return;
     }
+    const unsafe = upstream.parameters.find(([name, value]) => !lexerSettingSafe(name, value));
+    if (unsafe) {
+      upstream.socket.destroy();
+      throw new PortcullisError("E_UPSTREAM_AUTH", `the target session has ${unsafe[0]}=${unsafe[1]}, which the gateway cannot read SQL under`);
+    }
     this.upstream = upstream;
     const key = this.cancelKeys.issue({ cancel: () => cancelUpstream(connection, upstream.backendKey) });
     this.cancelProcessId = key.processId;
@@ -265,7 +276,19 @@ class FrontendConnection {
   private relay(session: Session, connection: PostgresConnection, upstream: UpstreamSession): void {
     // The agent's Terminate makes the target close first; the session still ended by the agent's choice.
     const watchTerminate: MessageStage = { fromClient: () => { this.clientTerminated = true; return undefined; }, clientTypes: [MSG.Terminate] };
-    const stages = [...this.stages(session, connection, upstream), watchTerminate];
+    // Should a lexer setting change anyway (a function's SET clause, ALTER ... SET then RESET ALL), end the session.
+    const watchSettings: MessageStage = {
+      fromServer: (frame) => {
+        const [name, value] = decodeParameterStatus(frame);
+        if (!lexerSettingSafe(name, value)) {
+          queueMicrotask(() => this.terminate("08P01", `${name} changed to ${value}; the gateway cannot read SQL under it`, "error: E_PROTOCOL"));
+          return { forward: [] };
+        }
+        return undefined;
+      },
+      serverTypes: [MSG.ParameterStatus],
+    };
+    const stages = [watchSettings, ...this.stages(session, connection, upstream), watchTerminate];
     const max = this.ctx.config().gateway.max_message_size;
     const client = this.socket;
     const server = upstream.socket;

@@ -8,6 +8,8 @@
 export interface ParsedOptions {
   /** `portcullis.*` settings, names without the prefix. */
   gateway: Map<string, string>;
+  /** Every other `-c name=value` setting (names lower-cased), as the target will apply it. */
+  settings: Map<string, string>;
   /** The options string to forward, without the gateway's settings; undefined when nothing is left. */
   forward: string | undefined;
 }
@@ -38,7 +40,8 @@ const escape = (w: string) => w.replace(/[\\\s]/g, (c) => `\\${c}`);
 
 export function parseStartupOptions(options: string | undefined): ParsedOptions {
   const gateway = new Map<string, string>();
-  if (!options) return { gateway, forward: undefined };
+  const settings = new Map<string, string>();
+  if (!options) return { gateway, settings, forward: undefined };
   const words = splitWords(options);
   const kept: string[] = [];
   for (let i = 0; i < words.length; i++) {
@@ -52,9 +55,10 @@ export function parseStartupOptions(options: string | undefined): ParsedOptions 
     if (setting && eq > 0 && setting.slice(0, eq).toLowerCase().startsWith("portcullis.")) {
       gateway.set(setting.slice("portcullis.".length, eq).toLowerCase(), setting.slice(eq + 1));
     } else {
+      if (setting && eq > 0) settings.set(setting.slice(0, eq).toLowerCase().replace(/-/g, "_"), setting.slice(eq + 1));
       kept.push(...words.slice(i, i + consumed));
     }
     i += consumed - 1;
   }
-  return { gateway, forward: kept.length > 0 ? kept.map(escape).join(" ") : undefined };
+  return { gateway, settings, forward: kept.length > 0 ? kept.map(escape).join(" ") : undefined };
 }
