@@ -18,6 +18,8 @@ export interface RelationTaint {
 }
 
 export const CLEAN: RelationTaint = { column: () => false, any: false };
+/** A relation the analysis cannot see into: every column counts as masked. */
+export const TAINTED: RelationTaint = { column: () => true, any: true };
 
 /** Taint of a relation named in FROM (not a CTE): a base table, a view, or unknown (undefined = clean). */
 export type RelationLookup = (schema: string | undefined, name: string) => RelationTaint | undefined;
@@ -72,13 +74,26 @@ class Scope {
   }
 }
 
-function derived(out: OutputTaint): RelationTaint {
-  const tainted = new Set(out.names.filter((n, i): n is string => n !== undefined && out.entries[i] === true));
-  return { column: (n) => tainted.has(n) || (out.hasStar && out.anyTainted), any: out.anyTainted };
+/**
+ * A derived relation (subquery, CTE, VALUES) as a relation in scope. Its columns are named by the
+ * alias column list when there is one (`t(x)`, `cte(e)`), else by the output names; a tainted
+ * output whose name cannot be known, or a star, taints every column of the relation.
+ */
+function derived(out: OutputTaint, aliasColumns: string[] = []): RelationTaint {
+  const names = out.names.map((n, i) => aliasColumns[i] ?? n);
+  const unplaceable = out.hasStar || names.some((n, i) => n === undefined && out.entries[i] === true);
+  if (unplaceable && out.anyTainted) return { column: () => true, any: true };
+  const tainted = new Set(names.filter((n, i): n is string => n !== undefined && out.entries[i] === true));
+  return { column: (n) => tainted.has(n), any: out.anyTainted };
+}
+
+function aliasColumnNames(alias: unknown): string[] {
+  return isObj(alias) ? fieldNames(alias.colnames).names : [];
 }
 
 export class LineageAnalyzer {
-  constructor(private readonly lookup: RelationLookup) {}
+  /** @param maskingByName whether functions that read relations named in strings count as masked */
+  constructor(private readonly lookup: RelationLookup, private readonly maskingByName = true) {}
 
   /** Output taint of a row-returning statement; undefined when it returns no rows the analysis knows. */
   statement(stmt: unknown, outer?: Scope): OutputTaint | undefined {
@@ -161,7 +176,7 @@ export class LineageAnalyzer {
     for (let pass = 0; pass < (recursive ? 2 : 1); pass++) {
       for (const c of ctes) {
         const out = this.statement(c.ctequery, scope);
-        if (typeof c.ctename === "string") map.set(c.ctename, out ? derived(out) : CLEAN);
+        if (typeof c.ctename === "string") map.set(c.ctename, out ? derived(out, fieldNames(c.aliascolnames).names) : TAINTED);
       }
     }
     return map;
@@ -182,8 +197,9 @@ export class LineageAnalyzer {
           break;
         }
         case "RangeSubselect": {
-          const out = this.statement(n.subquery, n.lateral ? scope : scope.parent);
-          scope.rels.set(alias ?? `?subquery${scope.rels.size}`, out ? derived(out) : CLEAN);
+          // Not LATERAL: the subquery sees this level's CTEs and outer levels, not its sibling FROM items.
+          const out = this.statement(n.subquery, n.lateral ? scope : new Scope(scope.ctes, scope.parent));
+          scope.rels.set(alias ?? `?subquery${scope.rels.size}`, out ? derived(out, aliasColumnNames(n.alias)) : TAINTED);
           break;
         }
         case "RangeFunction": {
@@ -214,9 +230,19 @@ export class LineageAnalyzer {
         return (out?.anyTainted ?? false) || this.expr(n.testexpr, scope);
       }
       if (type === "SelectStmt") return this.statement(e, scope)?.anyTainted ?? false;
+      if (type === "FuncCall" && this.readsByName(n)) return true;
       return Object.values(n).some((v) => this.expr(v, scope));
     }
     return Object.values(e).some((v) => this.expr(v, scope));
+  }
+
+  /**
+   * table_to_xml('customers', ...) and friends read a table, schema or query named in a string:
+   * the analysis cannot see what, so their output counts as masked whenever masking has column rules.
+   */
+  private readsByName(n: Node): boolean {
+    const name = fieldNames(n.funcname).names.at(-1)?.toLowerCase() ?? "";
+    return this.maskingByName && /^(table|query|cursor|schema|database)_to_xml/.test(name);
   }
 
   private columnRef(n: Node, scope: Scope): boolean {

@@ -93,6 +93,18 @@ describe("masking through the gateway", () => {
     "select profile, profile->'contact'->>'email' as pe from customers",
     "select count(*), max(email), min(ssn) from customers",
     "select email from customers union all select card_number from payments",
+    // Derived relations: unnamed outputs, alias column lists, VALUES, LATERAL, CTE column lists.
+    // (Names, not emails: a name is caught by lineage alone, no detector would save it.)
+    "select btrim from (select btrim(name) from customers) t",
+    "select x from (select btrim(name) from customers) t(x)",
+    "with x(e) as (select btrim(name) from customers) select e from x",
+    "with x as (select btrim(name) as e from customers) select * from (select e from x) s",
+    "select v.e from (values ((select btrim(name) from customers limit 1))) v(e)",
+    "select l.x from customers c, lateral (select btrim(c.name) as y) l(x)",
+    "select e from (select btrim(name) from customers union all select 'x') s(e)",
+    "select array_agg(e) from (select btrim(name) from customers) s(e)",
+    // Functions that read a table named in a string.
+    "select table_to_xml('customers', true, false, '')",
   ];
 
   it("masks every seeded value over the simple protocol", async () => {
@@ -135,6 +147,8 @@ describe("masking through the gateway", () => {
     await c.query("fetch all from cur");
     await c.query("commit");
     await c.query("select email::int from customers").catch(() => {});
+    await c.query("select name::regclass from customers").catch(() => {});
+    await c.query("listen ch");
     await c.query("insert into customers (id, email) values (1, 'x')").catch(() => {});
     await c.query("select shout(1)");
     await c.query("select pg_notify('ch', (select email from customers where id = 2))").catch(() => {});
@@ -143,7 +157,10 @@ describe("masking through the gateway", () => {
     // COPY through psql-free path: postgres.js readable
     const sql = postgres({ ...gw.clientConfig(await gw.token()), port: tap.port, username: "agent", max: 1 });
     try {
-      for (const q of ["copy (select * from customers) to stdout", "copy customers to stdout with (format csv)", "copy payments (card_number, id) to stdout"]) {
+      for (const q of [
+        "copy (select * from customers) to stdout", "copy customers to stdout with (format csv)", "copy payments (card_number, id) to stdout",
+        "copy customers to stdout (format csv, delimiter '|')", "copy customers to stdout with delimiter ','", "copy (select id, name from customers) to stdout (delimiter '|')",
+      ]) {
         const stream = await sql.unsafe(q).readable();
         await new Promise<void>((resolve, reject) => { stream.on("data", () => {}); stream.on("end", resolve); stream.on("error", reject); });
       }

@@ -19,11 +19,14 @@ export interface RelationInfo {
 }
 
 /** Catalog facts are kept this long: a table or view redefined elsewhere is seen within it. */
-const MAX_AGE_MS = 30_000;
+const MAX_AGE_MS = 5_000;
 
 /** A promise cache whose entries expire, and whose failures are not kept. */
 class Expiring<K, V> {
   private readonly entries = new Map<K, { at: number; value: Promise<V> }>();
+  clear(): void {
+    this.entries.clear();
+  }
   get(key: K, load: () => Promise<V>): Promise<V> {
     const hit = this.entries.get(key);
     if (hit && Date.now() - hit.at < MAX_AGE_MS) return hit.value;
@@ -42,6 +45,12 @@ export class PgCatalog {
 
   constructor(private readonly connection: PostgresConnection) {}
 
+  invalidate(): void {
+    this.relations.clear();
+    this.byName.clear();
+    this.viewDefs.clear();
+  }
+
   private connect(): Promise<pg.Client> {
     this.client ??= (async () => {
       const t = this.connection.target;
@@ -50,7 +59,9 @@ export class PgCatalog {
         user: this.connection.credentials.username,
         password: this.connection.credentials.password ?? "",
         application_name: "portcullis-catalog",
-        options: "-c search_path=",
+        // Empty search_path: view definitions come back fully qualified. Timeouts: a session holding a
+        // lock must not stall the lookups of every other session (they fail, and masking fails closed).
+        options: "-c search_path= -c lock_timeout=2000 -c statement_timeout=5000",
         connectionTimeoutMillis: t.connect_timeout,
       };
       const ssl = t.tls === "disable" ? false

@@ -36,6 +36,9 @@ const T = {
   Notification: 0x41, CopyOut: 0x48, CopyData: 0x64, CopyDone: 0x63, ParameterDescription: 0x74,
 } as const;
 
+/** A statement that may redefine a table or view: cached catalog facts are dropped before its results. */
+const DDL_WORDS = /\b(create|alter|drop|comment)\b/i;
+
 /** Types whose text form is the value itself (masked text stays valid); others are nulled when masked. */
 const TEXT_TYPES = new Set([25, 1043, 1042, 19, 18, 705, 142]);
 const JSON_TYPES = new Set([114, 3802]);
@@ -146,10 +149,16 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
       if (v === undefined) continue;
       const before = v;
       v = maskText(v) ?? v;
-      // Data and integrity errors quote the offending value: `invalid input syntax ...: "alice"`,
-      // `Key (email)=(alice@example.com) already exists`. Under column rules those values are hidden.
-      if (!planner.inert && (code.startsWith("22") || code.startsWith("23")) && (key === "M" || key === "D")) {
-        v = v.replace(/"[^"]*"/g, '"[REDACTED]"').replace(/\)=\((.*)\)/g, ")=([REDACTED])");
+      if (planner.hasColumnRules && (key === "M" || key === "D" || key === "W")) {
+        if (code === "P0001" || frame.type === MSG.NoticeResponse) {
+          // RAISE can print any value, masked columns included, with no quotes to find: withheld whole.
+          v = "[REDACTED: message may carry masked data]";
+        } else if (!code.startsWith("42") && !v.includes("portcullis")) {
+          // Errors quote the offending value (`invalid input syntax ...: "alice"`, `Key (email)=(...)`,
+          // `cross-database references ...: "a.b.c"`). Syntax and name errors (42xxx) quote the
+          // statement's own identifiers, which the agent wrote: those stay.
+          v = v.replace(/"[^"]*"/g, '"[REDACTED]"').replace(/\)=\((.*)\)/g, ")=([REDACTED])");
+        }
       }
       if (v !== before) { fields.set(key, v); changed = true; }
     }
@@ -169,6 +178,7 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
     switch (frame.type) {
       case MSG.Query: {
         const sql = decodeQuery(frame);
+        if (DDL_WORDS.test(sql)) planner.invalidate();
         const parts = splitStatements(sql);
         if (!parts || parts.length === 0) sources.push({ kind: "query", segment: segmentsSent });
         else for (const p of parts) sources.push({ kind: "query", text: cursorAware(p), segment: segmentsSent });
@@ -177,6 +187,7 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
       }
       case MSG.Parse: {
         const { name, query } = decodeParse(frame);
+        if (DDL_WORDS.test(query)) planner.invalidate();
         statements.set(name, { text: query });
         return undefined;
       }
@@ -245,8 +256,9 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
         copy = undefined;
         return undefined;
       case MSG.ErrorResponse: {
+        // The error answers the segment being processed now; a later segment's sources stay queued.
         const head = sources[0];
-        if (head) sources.shift();
+        if (head && head.segment === segmentsDone) sources.shift();
         current = undefined;
         copy = undefined;
         return maskFields(frame);
@@ -258,7 +270,8 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
         const b = frame.raw;
         const chEnd = b.indexOf(0, 9);
         const payload = b.toString("utf8", chEnd + 1, b.length - 1);
-        const masked = maskText(payload);
+        // pg_notify(channel, email) would carry a masked column out unseen: with column rules, payloads are withheld.
+        const masked = planner.hasColumnRules && payload !== "" ? "[REDACTED]" : maskText(payload);
         if (masked === undefined) return undefined;
         const head = b.subarray(5, chEnd + 1);
         const body = Buffer.concat([head, Buffer.from(`${masked}\0`, "utf8")]);
@@ -272,7 +285,7 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
         if (copyOutFormat(frame) === 1 && !planner.inert) return fatal("portcullis: binary COPY output cannot be masked; use text or csv format");
         const head = sources[0];
         const sql = head?.text ?? "";
-        const format = /\bformat\s+csv\b|\bcsv\b/i.test(sql) ? DEFAULT_CSV : DEFAULT_TEXT;
+        const format = copyFormatOf(sql);
         copy = { format };
         pendingLine = "";
         return planner.copyPlan(sql).then((actions) => {
@@ -288,6 +301,8 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
         const whole = pendingLine === "";
         pendingLine = "";
         const fields = splitCopyLine(line.slice(0, -1), copy.format);
+        // A line that does not split into the expected columns cannot be placed: mask every field.
+        if (Array.isArray(copy.actions) && copy.actions.length !== fields.length) copy.actions = "all";
         let changed = false;
         for (let i = 0; i < fields.length; i++) {
           const v = fields[i];
@@ -332,6 +347,26 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
       T.RowDescription, T.DataRow, T.CommandComplete, T.EmptyQuery, T.PortalSuspended, T.NoData, MSG.ErrorResponse,
       MSG.NoticeResponse, T.Notification, T.CopyOut, T.CopyData, T.CopyDone, MSG.ReadyForQuery,
     ],
+  };
+}
+
+/** The text/CSV options of a COPY statement, read from its parse tree (defaults per format). */
+function copyFormatOf(sql: string): CopyFormat {
+  const tree = parseStatementTrees(sql)[0] as { CopyStmt?: { options?: unknown[] } } | undefined;
+  const opts = new Map<string, string>();
+  for (const o of tree?.CopyStmt?.options ?? []) {
+    const d = (o as { DefElem?: { defname?: string; arg?: Record<string, { sval?: string }> } }).DefElem;
+    if (!d?.defname) continue;
+    const arg = d.arg ? Object.values(d.arg)[0] : undefined;
+    opts.set(d.defname.toLowerCase(), typeof arg?.sval === "string" ? arg.sval : "true");
+  }
+  const csv = (opts.get("format") ?? "").toLowerCase() === "csv";
+  const base = csv ? DEFAULT_CSV : DEFAULT_TEXT;
+  return {
+    csv,
+    delimiter: opts.get("delimiter") ?? base.delimiter,
+    quote: opts.get("quote") ?? base.quote,
+    null: opts.get("null") ?? base.null,
   };
 }
 

@@ -17,7 +17,7 @@ export type ColumnAction =
   | { kind: "detect" }
   | { kind: "pass" };
 
-const CACHE_MS = 30_000;
+const CACHE_MS = 5_000;
 const MAX_VIEW_DEPTH = 8;
 /** Strictest first: a derived column takes the strictest strategy the connection's column rules use. */
 const STRICTNESS: Strategy[] = ["null", "redact", "hash", "partial"];
@@ -41,6 +41,16 @@ export class ResultPlanner {
   /** Nothing to do for any result of this connection. */
   get inert(): boolean {
     return this.rules.empty && !this.detectors;
+  }
+
+  get hasColumnRules(): boolean {
+    return !this.rules.empty;
+  }
+
+  /** Forget cached catalog facts: a statement through the gateway may have changed tables or views. */
+  invalidate(): void {
+    this.viewTaints.clear();
+    this.catalog.invalidate();
   }
 
   private get fallback(): ColumnAction {
