@@ -33,7 +33,7 @@ export interface MaskingStageDeps {
 
 const T = {
   RowDescription: 0x54, DataRow: 0x44, CommandComplete: 0x43, EmptyQuery: 0x49, NoData: 0x6e, PortalSuspended: 0x73,
-  Notification: 0x41, CopyOut: 0x48, CopyData: 0x64, CopyDone: 0x63, ParameterDescription: 0x74,
+  Notification: 0x41, CopyOut: 0x48, CopyData: 0x64, CopyDone: 0x63, ParameterDescription: 0x74, FunctionCallResponse: 0x56,
 } as const;
 
 /** A statement that may redefine a table or view: cached catalog facts are dropped before its results. */
@@ -327,6 +327,9 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
       case T.CopyDone:
         copy = undefined;
         return undefined;
+      case T.FunctionCallResponse:
+        // A fast-path call's result has no columns to place (policy denies these calls by default).
+        return fatal("portcullis: the result of a fast-path function call cannot be masked");
       case MSG.ReadyForQuery:
         segmentsDone++;
         // Sources of a finished segment that got no answer were skipped after an error.
@@ -345,7 +348,7 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
     fromServer,
     serverTypes: [
       T.RowDescription, T.DataRow, T.CommandComplete, T.EmptyQuery, T.PortalSuspended, T.NoData, MSG.ErrorResponse,
-      MSG.NoticeResponse, T.Notification, T.CopyOut, T.CopyData, T.CopyDone, MSG.ReadyForQuery,
+      MSG.NoticeResponse, T.Notification, T.CopyOut, T.CopyData, T.CopyDone, T.FunctionCallResponse, MSG.ReadyForQuery,
     ],
   };
 }
