@@ -292,13 +292,15 @@ class FrontendConnection {
     const max = this.ctx.config().gateway.max_message_size;
     const client = this.socket;
     const server = upstream.socket;
-    const bytes = this.ctx.metrics.bytes;
+    // Labelled children resolved once per session, not per write (this runs on every write).
+    const toTargetBytes = this.ctx.metrics.bytes.labels("postgres", "to_target");
+    const toClientBytes = this.ctx.metrics.bytes.labels("postgres", "to_client");
     const toServer = new Pump({
       source: client, destination: server, maxMessageSize: max,
       stages: stages.flatMap((s) => (s.fromClient ? [{ hook: s.fromClient, ...(s.clientTypes ? { types: s.clientTypes } : {}) }] : [])),
       replyTo: (bufs) => { for (const b of bufs) client.write(b); },
       onError: (err) => this.protocolFailure(err),
-      onBytes: (n) => bytes.inc({ protocol: "postgres", direction: "to_target" }, n),
+      onBytes: (n) => toTargetBytes.inc(n),
     });
     const toClient = new Pump({
       source: server, destination: client, maxMessageSize: max,
@@ -306,7 +308,7 @@ class FrontendConnection {
       stages: [...stages].reverse().flatMap((s) => (s.fromServer ? [{ hook: s.fromServer, ...(s.serverTypes ? { types: s.serverTypes } : {}) }] : [])),
       replyTo: (bufs) => { for (const b of bufs) server.write(b); },
       onError: (err) => this.protocolFailure(err),
-      onBytes: (n) => bytes.inc({ protocol: "postgres", direction: "to_client" }, n),
+      onBytes: (n) => toClientBytes.inc(n),
     });
     const clientRest = this.reader?.detach();
     this.reader = undefined;

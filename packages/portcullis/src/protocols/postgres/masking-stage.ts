@@ -15,6 +15,7 @@ import { type CopyFormat, DEFAULT_CSV, DEFAULT_TEXT, joinCopyLine, splitCopyLine
 import type { Frame } from "./framer.js";
 import { MSG, decodeBind, decodeErrorFields, decodeExecute, decodeParse, decodeQuery, decodeTarget, encode } from "./messages.js";
 import type { MessageStage, Verdict } from "./relay.js";
+import { SessionObjects, TRACKED_CLIENT_TYPES } from "./session-objects.js";
 import type { ColumnAction, ResultPlanner } from "./result-plan.js";
 import { type FieldDescription, bindResultFormats, copyOutFormat, dataRowValues, decodeRowDescription, encodeDataRow, formatOf } from "./rows.js";
 
@@ -66,11 +67,9 @@ interface PortalState {
 
 export function maskingStage(deps: MaskingStageDeps): MessageStage {
   const { planner, text } = deps;
-  const statements = new Map<string, { text: string; plan?: Plan }>();
-  const portals = new Map<string, PortalState>();
+  const objects = new SessionObjects<{ text: string; plan?: Plan }, PortalState>();
+  const { statements, portals } = objects;
   const sources: Source[] = [];
-  let segmentsSent = 0;
-  let segmentsDone = 0;
   let current: Plan | undefined;
   let copy: { format: CopyFormat; actions?: ColumnAction[] | "all" } | undefined;
   let pendingLine = "";
@@ -174,15 +173,21 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
     return planner.plan(textOf, fields).then((actions) => ({ actions, types, formats }));
   };
 
-  const fromClient = (frame: Frame): Verdict | undefined => {
+  const fromClient = (frame: Frame): undefined => {
+    follow(frame);
+    objects.afterClient(frame);
+    return undefined;
+  };
+
+  /** Queues the result sources a client message will produce; never changes the message. */
+  const follow = (frame: Frame): void => {
     switch (frame.type) {
       case MSG.Query: {
         const sql = decodeQuery(frame);
         if (DDL_WORDS.test(sql)) planner.invalidate();
         const parts = splitStatements(sql);
-        if (!parts || parts.length === 0) sources.push({ kind: "query", segment: segmentsSent });
-        else for (const p of parts) sources.push({ kind: "query", text: cursorAware(p), segment: segmentsSent });
-        segmentsSent++;
+        if (!parts || parts.length === 0) sources.push({ kind: "query", segment: objects.sent });
+        else for (const p of parts) sources.push({ kind: "query", text: cursorAware(p), segment: objects.sent });
         return undefined;
       }
       case MSG.Parse: {
@@ -198,22 +203,14 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
       }
       case MSG.Describe: {
         const { kind, name } = decodeTarget(frame);
-        sources.push(kind === "S" ? { kind: "describe", statement: name, segment: segmentsSent } : { kind: "describe", portal: name, segment: segmentsSent });
+        sources.push(kind === "S" ? { kind: "describe", statement: name, segment: objects.sent } : { kind: "describe", portal: name, segment: objects.sent });
         return undefined;
       }
       case MSG.Execute: {
         const { portal } = decodeExecute(frame);
-        sources.push({ kind: "execute", portal, segment: segmentsSent });
+        sources.push({ kind: "execute", portal, segment: objects.sent });
         return undefined;
       }
-      case MSG.Close: {
-        const { kind, name } = decodeTarget(frame);
-        (kind === "S" ? statements : portals).delete(name);
-        return undefined;
-      }
-      case MSG.Sync:
-        segmentsSent++;
-        return undefined;
       default:
         return undefined;
     }
@@ -258,7 +255,7 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
       case MSG.ErrorResponse: {
         // The error answers the segment being processed now; a later segment's sources stay queued.
         const head = sources[0];
-        if (head && head.segment === segmentsDone) sources.shift();
+        if (head && head.segment === objects.done) sources.shift();
         current = undefined;
         copy = undefined;
         return maskFields(frame);
@@ -273,13 +270,7 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
         // pg_notify(channel, email) would carry a masked column out unseen: with column rules, payloads are withheld.
         const masked = planner.hasColumnRules && payload !== "" ? "[REDACTED]" : maskText(payload);
         if (masked === undefined) return undefined;
-        const head = b.subarray(5, chEnd + 1);
-        const body = Buffer.concat([head, Buffer.from(`${masked}\0`, "utf8")]);
-        const out = Buffer.allocUnsafe(5 + body.length);
-        out[0] = T.Notification;
-        out.writeInt32BE(4 + body.length, 1);
-        body.copy(out, 5);
-        return { forward: [out] };
+        return { forward: [encode.message(T.Notification, b.subarray(5, chEnd + 1), Buffer.from(`${masked}\0`, "utf8"))] };
       }
       case T.CopyOut: {
         if (copyOutFormat(frame) === 1 && !planner.inert) return fatal("portcullis: binary COPY output cannot be masked; use text or csv format");
@@ -317,12 +308,7 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
           changed = true;
         }
         if (!changed && whole) return undefined;
-        const body = Buffer.from(changed ? `${joinCopyLine(fields, copy.format)}\n` : line, "utf8");
-        const msg = Buffer.allocUnsafe(5 + body.length);
-        msg[0] = T.CopyData;
-        msg.writeInt32BE(4 + body.length, 1);
-        body.copy(msg, 5);
-        return { forward: [msg] };
+        return { forward: [encode.message(T.CopyData, Buffer.from(changed ? `${joinCopyLine(fields, copy.format)}\n` : line, "utf8"))] };
       }
       case T.CopyDone:
         copy = undefined;
@@ -331,9 +317,9 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
         // A fast-path call's result has no columns to place (policy denies these calls by default).
         return fatal("portcullis: the result of a fast-path function call cannot be masked");
       case MSG.ReadyForQuery:
-        segmentsDone++;
+        objects.readyForQuery();
         // Sources of a finished segment that got no answer were skipped after an error.
-        while (sources.length > 0 && sources[0]!.segment < segmentsDone) sources.shift();
+        while (sources.length > 0 && sources[0]!.segment < objects.done) sources.shift();
         current = undefined;
         copy = undefined;
         return undefined;
@@ -344,7 +330,7 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
 
   return {
     fromClient,
-    clientTypes: [MSG.Query, MSG.Parse, MSG.Bind, MSG.Describe, MSG.Execute, MSG.Close, MSG.Sync],
+    clientTypes: [MSG.Parse, MSG.Bind, MSG.Describe, MSG.Execute, ...TRACKED_CLIENT_TYPES],
     fromServer,
     serverTypes: [
       T.RowDescription, T.DataRow, T.CommandComplete, T.EmptyQuery, T.PortalSuspended, T.NoData, MSG.ErrorResponse,

@@ -163,6 +163,8 @@ const int16 = (n: number) => { const b = Buffer.allocUnsafe(2); b.writeInt16BE(n
 const cstr = (s: string) => Buffer.from(`${s}\0`, "utf8");
 
 export const encode = {
+  /** Any typed message from its body parts (length computed). */
+  message,
   authentication: (code: number, data: Buffer = Buffer.alloc(0)) => message(MSG.Authentication, int32(code), data),
   parameterStatus: (name: string, value: string) => message(MSG.ParameterStatus, cstr(name), cstr(value)),
   backendKeyData: (processId: number, secretKey: number) => message(MSG.BackendKeyData, int32(processId), int32(secretKey)),

@@ -15,8 +15,9 @@ import type { ClassificationCache } from "../../policy/sql/cache.js";
 import { type StatementInfo, normalizeSql, resolveExecute } from "../../policy/sql/classify.js";
 import { type SearchPath, nextSearchPath } from "../../policy/sql/search-path.js";
 import type { Frame } from "./framer.js";
-import { MSG, decodeBind, decodeExecute, decodeParse, decodeQuery, decodeTarget, encode, pgError } from "./messages.js";
+import { MSG, decodeBind, decodeExecute, decodeParse, decodeQuery, encode, pgError } from "./messages.js";
 import type { MessageStage, Verdict } from "./relay.js";
+import { SessionObjects, TRACKED_CLIENT_TYPES } from "./session-objects.js";
 
 export interface PolicyStageDeps {
   session: Session;
@@ -47,14 +48,10 @@ const unknownName = (what: "statement" | "portal", name: string): Decision => ({
 
 export function policyStage(deps: PolicyStageDeps): MessageStage {
   const { session, connection } = deps;
-  /** Prepared statements by name ("" = unnamed), protocol-level and SQL PREPARE alike (one namespace in PostgreSQL). */
-  const statements = new Map<string, StatementInfo[]>();
-  /** Portals by name: what Execute would run. */
-  const portals = new Map<string, StatementInfo[]>();
+  /** Prepared statements and portals: what each would run. */
+  const objects = new SessionObjects<StatementInfo[], StatementInfo[]>();
+  const { statements, portals } = objects;
   const refusals: Refusal[] = [];
-  /** Messages forwarded that will each produce one ReadyForQuery (Query, Sync, FunctionCall). */
-  let segmentsSent = 0;
-  let segmentsDone = 0;
 
   const preparedOne = (name: string) => statements.get(name)?.[0];
   let searchPath: SearchPath = deps.initialSearchPath;
@@ -105,11 +102,17 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
       message: decision.message ? `${text}: ${decision.message}` : text,
       ...(decision.rule ? { detail: `rule: ${decision.rule}` } : {}),
     });
-    refusals.push({ nonce: Buffer.from(nonce), error, segment: segmentsSent });
+    refusals.push({ nonce: Buffer.from(nonce), error, segment: objects.sent });
     return { forward: [extended ? encode.parse("", nonce) : encode.query(nonce)] };
   };
 
   const fromClient = (frame: Frame): Verdict | undefined => {
+    const verdict = judgeMessage(frame);
+    objects.afterClient(frame);
+    return verdict;
+  };
+
+  const judgeMessage = (frame: Frame): Verdict | undefined => {
     switch (frame.type) {
       case MSG.Query: {
         const sql = decodeQuery(frame);
@@ -117,7 +120,6 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
         const d = judge(infos, sql);
         const verdict = d.action === "allow" ? undefined : refuse(d, "42501", false);
         if (!verdict) track(infos);
-        segmentsSent++;
         return verdict;
       }
       case MSG.Parse: {
@@ -145,20 +147,10 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
         track(infos);
         return undefined;
       }
-      case MSG.Close: {
-        const { kind, name } = decodeTarget(frame);
-        (kind === "S" ? statements : portals).delete(name);
-        return undefined;
-      }
-      case MSG.Sync:
-        segmentsSent++;
-        return undefined;
       case MSG.FunctionCall: {
         // The fast-path call names a function by OID only: the gateway cannot say what it is.
         const d = judge([{ kinds: ["unknown"], actions: [{ kind: "unknown" }], tables: [], functions: [], error: "fast-path function call" }], undefined);
-        const verdict = d.action === "allow" ? undefined : refuse(d, "42501", false);
-        segmentsSent++;
-        return verdict;
+        return d.action === "allow" ? undefined : refuse(d, "42501", false);
       }
       default:
         return undefined;
@@ -167,7 +159,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
 
   const fromServer = (frame: Frame): Verdict | undefined => {
     if (refusals.length === 0) {
-      if (frame.type === MSG.ReadyForQuery) segmentsDone++;
+      if (frame.type === MSG.ReadyForQuery) objects.readyForQuery();
       return undefined;
     }
     if (frame.type === MSG.ErrorResponse) {
@@ -179,17 +171,17 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
       return undefined;
     }
     if (frame.type === MSG.ReadyForQuery) {
-      segmentsDone++;
+      objects.readyForQuery();
       // A refusal whose segment has ended without its error was skipped by the target after an
       // earlier error in the same segment; the client has had its error already.
-      for (let i = refusals.length - 1; i >= 0; i--) if (refusals[i]!.segment < segmentsDone) refusals.splice(i, 1);
+      for (let i = refusals.length - 1; i >= 0; i--) if (refusals[i]!.segment < objects.done) refusals.splice(i, 1);
     }
     return undefined;
   };
 
   return {
     fromClient,
-    clientTypes: [MSG.Query, MSG.Parse, MSG.Bind, MSG.Execute, MSG.Close, MSG.Sync, MSG.FunctionCall],
+    clientTypes: [MSG.Parse, MSG.Bind, MSG.Execute, ...TRACKED_CLIENT_TYPES],
     fromServer,
     serverTypes: [MSG.ErrorResponse, MSG.ReadyForQuery],
   };
