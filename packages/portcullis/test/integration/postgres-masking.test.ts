@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import postgres from "postgres";
 import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+import { rawLogin, typed } from "../support/raw-pg.js";
 import { type Tap, startTap } from "../support/tap.js";
 
 const PEOPLE = [
@@ -148,10 +149,18 @@ describe("masking through the gateway", () => {
     await c.query("commit");
     await c.query("select email::int from customers").catch(() => {});
     await c.query("select name::regclass from customers").catch(() => {});
+    // An echoed value that happens to contain the gateway's name gets no special treatment.
+    await c.query("select (name || ' portcullis')::int from customers").catch(() => {});
     await c.query("listen ch");
     await c.query("insert into customers (id, email) values (1, 'x')").catch(() => {});
     await c.query("select shout(1)");
     await c.query("select pg_notify('ch', (select email from customers where id = 2))").catch(() => {});
+    await c.query("select pg_notify('ch', (select name from customers where id = 3))").catch(() => {});
+    // A redefined view is judged by its new definition, not a cached one.
+    await c.query("create view v_redefined as select 'harmless'::text as e");
+    await c.query("select e from v_redefined");
+    await c.query("create or replace view v_redefined as select btrim(name) as e from customers");
+    await c.query("select e from v_redefined");
     await c.end();
     assert.ok(notices.length > 0 && notices.every((n) => !n.includes("@")), JSON.stringify(notices));
     // COPY through psql-free path: postgres.js readable
@@ -168,6 +177,21 @@ describe("masking through the gateway", () => {
       await sql.end();
     }
     assertNoLeak("copy, cursors, errors, notices");
+  });
+
+  it("keeps results paired with their statements when a pipelined error skips part of the pipeline", async () => {
+    const { conn } = await rawLogin(tap.port, await gw.token());
+    const cstr = (t: string) => Buffer.from(`${t}\0`);
+    await conn.write(Buffer.concat([
+      typed("P", Buffer.concat([cstr(""), cstr("select * from no_such_table"), Buffer.from([0, 0])])),
+      typed("S"),
+      typed("Q", cstr("select 'a'; select btrim(name) from customers; select 'b'")),
+    ]));
+    await conn.readUntil("Z", 5000, false);
+    const second = await conn.readUntil("Z", 5000, false);
+    assert.ok(second.some((m) => m.type === "D"), "the query's rows arrived");
+    conn.end();
+    assertNoLeak("pipelined error");
   });
 
   it("returns unmasked columns and values that match no detector byte-identical to a direct connection", async () => {
@@ -209,6 +233,34 @@ describe("masking through the gateway", () => {
   });
 });
 
+
+describe("the catalog side connection", () => {
+  it("does not let one session's lock stall the other sessions' results (lookups time out, the locker's session fails closed)", { timeout: 30_000 }, async () => {
+    const target = await startTarget();
+    const admin = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
+    await admin.connect();
+    await admin.query("create table people (id int, name text); insert into people values (1, 'Zebulon Q'); create view people_v as select id, name from people; create table other (id int); insert into other values (7)");
+    await admin.end();
+    const gw = await startTestGateway({ target, overrides: { masking: [{ columns: ["people.name"], strategy: "redact" }] } });
+    try {
+      const a = new pg.Client(gw.clientConfig(await gw.token("locker")));
+      const b = new pg.Client(gw.clientConfig(await gw.token("bystander")));
+      a.on("error", () => {});
+      await Promise.all([a.connect(), b.connect()]);
+      await a.query("begin");
+      await a.query("lock table people_v in access exclusive mode");
+      const aResult = a.query("select * from people_v").then(() => "answered", (e: Error) => `failed: ${e.message}`);
+      const bResult = await b.query("select id from other");
+      assert.deepEqual(bResult.rows, [{ id: 7 }], "another session gets its result");
+      assert.match(await aResult, /^failed/, "the locking session cannot have its view result masked and fails closed");
+      await b.end();
+      await a.end().catch(() => {});
+    } finally {
+      await gw.stop();
+      await target.stop();
+    }
+  });
+});
 
 describe("masked columns of non-text types", () => {
   it("become NULL by default, and end the session when the rule says refuse", async () => {

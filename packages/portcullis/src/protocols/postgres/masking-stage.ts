@@ -152,7 +152,7 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
         if (code === "P0001" || frame.type === MSG.NoticeResponse) {
           // RAISE can print any value, masked columns included, with no quotes to find: withheld whole.
           v = "[REDACTED: message may carry masked data]";
-        } else if (!code.startsWith("42") && !v.includes("portcullis")) {
+        } else if (!code.startsWith("42")) {
           // Errors quote the offending value (`invalid input syntax ...: "alice"`, `Key (email)=(...)`,
           // `cross-database references ...: "a.b.c"`). Syntax and name errors (42xxx) quote the
           // statement's own identifiers, which the agent wrote: those stay.
