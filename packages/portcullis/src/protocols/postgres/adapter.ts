@@ -111,6 +111,8 @@ class FrontendConnection {
   private expiryTimer?: NodeJS.Timeout;
   private ended = false;
   private clientTerminated = false;
+  /** The handshake reader, until the session relays (its buffered bytes are handed to the relay). */
+  private reader?: HandshakeReader;
   private readonly clientAddress: string;
 
   constructor(
@@ -178,7 +180,6 @@ class FrontendConnection {
     }
   }
 
-  private reader?: HandshakeReader;
 
   private async upgradeToTls(socket: Socket): Promise<Socket> {
     const tls = new TLSSocket(socket, { isServer: true, secureContext: this.ctx.serverTls() });
