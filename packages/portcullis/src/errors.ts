@@ -14,7 +14,8 @@ export type ErrorCode =
   | "E_UPSTREAM_UNAVAILABLE"
   | "E_UPSTREAM_AUTH"
   | "E_SESSION_KILLED"
-  | "E_STORE";
+  | "E_STORE"
+  | "E_AUDIT_UNAVAILABLE";
 
 export class PortcullisError extends Error {
   readonly code: ErrorCode;

@@ -11,6 +11,13 @@ import { loadOrCreateKey } from "./core/keys.js";
 import { type DecisionEvent, SessionManager } from "./core/sessions.js";
 import { loadServerTls, secureContextOf } from "./core/tls.js";
 import { startHttpApi } from "./api/http-server.js";
+import { FileAnchor, WebhookAnchor } from "./audit/anchors.js";
+import type { AuditEntry } from "./audit/chain.js";
+import { CheckpointSigner } from "./audit/signing.js";
+import { type SinkConfig, SinkRunner, createSink } from "./audit/sinks/index.js";
+import type { AuditSinkConfig } from "./config/schema.js";
+import { AlertBus } from "./core/alerts.js";
+import { type CheckpointAnchor, Journal } from "./core/journal.js";
 import { DevIssuer } from "./identity/dev-issuer.js";
 import type { TokenVerifier } from "./identity/principal.js";
 import { createTokenVerifier } from "./identity/verifier.js";
@@ -29,17 +36,32 @@ export interface GatewayOptions {
    * cost. Not reachable from the config file or the CLI: a deployed gateway always enforces.
    */
   withoutStagesForBenchmark?: boolean;
+  /** Benchmarks only: policy and masking on, but audit and recording write nothing. */
+  withoutAuditForBenchmark?: boolean;
 }
+
+/** Why a session that was live when the process died ended. */
+export const ABANDONED_REASON = "abnormal: the gateway stopped without closing the session";
+const HOUR = 3_600_000;
 
 export interface Gateway {
   config(): LoadedConfig;
   context: GatewayContext;
   store: Store;
+  journal: Journal;
+  alerts: AlertBus;
   /** Actual bound addresses (port 0 in config → picked port). */
   addresses: { postgres?: ListenAddress; http?: ListenAddress };
   /** Re-reads the config file; a bad file is refused and the running config stays. */
   reload(): Promise<{ ok: true } | { ok: false; error: string }>;
   stop(): Promise<void>;
+}
+
+function toSinkConfig(s: AuditSinkConfig): SinkConfig {
+  const name = s.name !== undefined ? { name: s.name } : {};
+  if (s.file) return { ...name, file: s.file };
+  if (s.webhook) return { ...name, webhook: s.webhook };
+  return { ...name, syslog: s.syslog! };
 }
 
 async function buildVerifier(config: LoadedConfig): Promise<TokenVerifier> {
@@ -56,7 +78,59 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
   let secureContext = secureContextOf(tlsPair);
   let verifier = await buildVerifier(config);
   const metrics = new GatewayMetrics();
-  const sessions = new SessionManager(store);
+  const alerts = new AlertBus(logger, metrics);
+  if (config.audit.max_store_size !== undefined) store.setSizeLimit(config.audit.max_store_size);
+  // One gateway process owns a SQLite store: sessions it finds open were cut off by a crash.
+  const abandoned = store.endAbandonedSessions(new Date(), ABANDONED_REASON);
+  const anchors: CheckpointAnchor[] = [];
+  if (config.audit.anchors.file) anchors.push(new FileAnchor(config.audit.anchors.file));
+  if (config.audit.anchors.webhook) anchors.push(new WebhookAnchor(config.audit.anchors.webhook));
+  const sinks: SinkRunner[] = config.audit.sinks.map((cfg, i) => {
+    const sink = createSink(toSinkConfig(cfg), i);
+    const lag = metrics.auditSinkLag.labels(sink.name);
+    return new SinkRunner(store, sink, { logger, onLag: (n) => lag.set(n) });
+  });
+  const journal = new Journal({
+    store,
+    signer: CheckpointSigner.open(config.dataDir),
+    checkpointEvery: config.audit.checkpoint_every,
+    checkpointIntervalMs: config.audit.checkpoint_interval,
+    anchors,
+    logger,
+    discardForBenchmark: opts.withoutAuditForBenchmark === true,
+    onAvailability: (ok, detail) => {
+      metrics.auditAvailable.set(ok ? 1 : 0);
+      if (!ok) alerts.raise("audit_unavailable", { error: detail });
+    },
+    onCommitted: (seq) => {
+      metrics.auditRecords.set(seq);
+      for (const s of sinks) s.notify();
+    },
+  });
+  const audit = (entry: AuditEntry) => void journal.append(entry);
+  audit({ type: "gateway_start", data: { abandoned_sessions: abandoned.length } });
+  for (const id of abandoned) audit({ type: "session_close", session: id, data: { reason: ABANDONED_REASON } });
+  if (abandoned.length > 0) logger.warn({ sessions: abandoned.length }, "sessions left open by the previous run marked as ended abnormally");
+  for (const s of sinks) s.start();
+  const pruneRecordings = () => {
+    const retention = config.recording.retention;
+    if (retention === undefined) return;
+    try {
+      const n = store.pruneRecordings(new Date(Date.now() - retention));
+      if (n > 0) logger.info({ sessions: n }, "recordings past retention deleted");
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, "recording retention could not run");
+    }
+  };
+  pruneRecordings();
+  const retentionTimer = setInterval(pruneRecordings, HOUR);
+  retentionTimer.unref();
+  const sessions = new SessionManager({
+    journal,
+    recording: () => (config.recording.enabled
+      ? { maxResultBytes: config.recording.max_result_bytes, maxSessionBytes: config.recording.max_session_bytes }
+      : undefined),
+  });
   await loadSqlParser();
   let policy = new PolicyEngine(config.rules);
   const sqlCache = new ClassificationCache();
@@ -97,7 +171,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
       http = await startHttpApi(context, {
         ...config.gateway.http,
         ready: () => {
-          const checks = { store: store.ping(), listeners: listeners.length > 0 || !config.gateway.postgres };
+          const checks = { store: store.ping(), audit: journal.isAvailable, listeners: listeners.length > 0 || !config.gateway.postgres };
           return { ready: Object.values(checks).every(Boolean), checks };
         },
       });
@@ -106,6 +180,9 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
   } catch (err) {
     for (const l of listeners) await l.stop();
     await http?.app.close();
+    clearInterval(retentionTimer);
+    journal.close();
+    await Promise.all(sinks.map((s) => s.stop()));
     store.close();
     throw err;
   }
@@ -115,6 +192,8 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
     config: () => config,
     context,
     store,
+    journal,
+    alerts,
     addresses,
     async reload() {
       try {
@@ -131,11 +210,14 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
         verifier = nextVerifier;
         policy = new PolicyEngine(next.rules);
         secureContext = nextTls;
+        if (next.audit.max_store_size !== config.audit.max_store_size) store.setSizeLimit(next.audit.max_store_size);
         logger.info({ connections: next.connections.length, rules: next.rules.length }, "configuration reloaded");
+        audit({ type: "config_reload", data: { ok: true, connections: next.connections.length, rules: next.rules.length } });
         return { ok: true };
       } catch (err) {
         const error = (err as Error).message;
         logger.error({ error }, "configuration reload refused; the running configuration stays");
+        audit({ type: "config_reload", data: { ok: false, error } });
         return { ok: false, error };
       }
     },
@@ -144,6 +226,10 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
       for (const l of listeners) await l.stop();
       await http?.app.close();
       verifier.close?.();
+      clearInterval(retentionTimer);
+      audit({ type: "gateway_stop", data: {} });
+      journal.close();
+      await Promise.all(sinks.map((s) => s.stop()));
       store.close();
     },
   };

@@ -84,7 +84,14 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
   const storeUrl = store.startsWith("sqlite:") && !isAbsolute(store.slice(7)) && store !== "sqlite::memory:"
     ? `sqlite:${resolve(baseDir, store.slice(7))}`
     : store;
-  return { ...cfg, source: resolve(source), dataDir, storeUrl };
+  // Files named in the config are relative to the config file, like data_dir.
+  const path = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const audit = {
+    ...cfg.audit,
+    anchors: { ...cfg.audit.anchors, ...(cfg.audit.anchors.file ? { file: path(cfg.audit.anchors.file) } : {}) },
+    sinks: cfg.audit.sinks.map((s) => (s.file ? { ...s, file: { path: path(s.file.path) } } : s)),
+  };
+  return { ...cfg, audit, source: resolve(source), dataDir, storeUrl };
 }
 
 /** Reads and validates a config file. */

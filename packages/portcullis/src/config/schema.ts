@@ -135,6 +135,52 @@ const maskingRule = z.object({
   non_text: z.enum(["null", "refuse"]).default("null"),
 }).strict().refine((m) => m.columns !== undefined || m.detectors !== undefined, { message: "expected columns, detectors, or both" });
 
+/** An HTTPS (or loopback HTTP) endpoint that receives HMAC-signed JSON. */
+const webhookTarget = z.object({
+  url: z.url(),
+  /** HMAC-SHA256 key of the X-Portcullis-Signature header; usually "${env:...}". */
+  secret: z.string().min(1).optional(),
+}).strict();
+
+const auditSink = z.object({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/).optional(),
+  file: z.object({ path: z.string().min(1) }).strict().optional(),
+  webhook: webhookTarget.optional(),
+  syslog: z.object({
+    host: z.string().min(1),
+    port: port.default(6514),
+    tls: z.boolean().default(false),
+    /** PEM of the CA that signs the collector's certificate (TLS); usually "${file:...}". */
+    ca: z.string().optional(),
+    app_name: z.string().regex(/^[!-~]{1,48}$/).default("portcullis"),
+    /** RFC 5424 facility number; 10 = authpriv. */
+    facility: z.number().int().min(0).max(23).default(10),
+  }).strict().optional(),
+}).strict().refine((s) => [s.file, s.webhook, s.syslog].filter(Boolean).length === 1, { message: "expected exactly one of: file, webhook, syslog" });
+
+const audit = z.object({
+  /** A signed checkpoint after this many records... */
+  checkpoint_every: z.number().int().positive().default(1000),
+  /** ...or after this long, when anything was written since the last one. */
+  checkpoint_interval: duration.default(60_000),
+  /** Copies of every checkpoint outside the store: what makes a truncated tail detectable. */
+  anchors: z.object({ file: z.string().min(1).optional(), webhook: webhookTarget.optional() }).strict().default({}),
+  /** Continuous export; a slow or dead sink falls behind and catches up, it never blocks traffic. */
+  sinks: z.array(auditSink).default([]),
+  /** Cap on the store file: past it writes fail and traffic stops (fail closed) instead of filling the disk. */
+  max_store_size: size.optional(),
+}).strict();
+
+const recording = z.object({
+  enabled: z.boolean().default(true),
+  /** Row bytes kept per operation; past it only counts and a hash. */
+  max_result_bytes: size.default(1024 * 1024),
+  /** Row bytes kept per session; past it only counts and hashes. */
+  max_session_bytes: size.default(64 * 1024 * 1024),
+  /** Recordings of sessions that ended longer ago are deleted (audit records stay). Absent: kept. */
+  retention: duration.optional(),
+}).strict();
+
 export const configSchema = z.object({
   gateway: gateway,
   store: z.string().regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, {
@@ -144,6 +190,8 @@ export const configSchema = z.object({
   connections: z.array(connection).default([]),
   rules: z.array(rule).default([]),
   masking: z.array(maskingRule).default([]),
+  audit: audit.default({ checkpoint_every: 1000, checkpoint_interval: 60_000, anchors: {}, sinks: [] }),
+  recording: recording.default({ enabled: true, max_result_bytes: 1024 * 1024, max_session_bytes: 64 * 1024 * 1024 }),
 }).strict().superRefine((cfg, ctx) => {
   const seen = new Map<string, number>();
   cfg.connections.forEach((c, i) => {
@@ -186,3 +234,6 @@ export type ConnectionConfig = z.infer<typeof connection>;
 export type IssuerConfig = z.infer<typeof issuer>;
 export type RuleConfig = z.infer<typeof rule>;
 export type MaskingRuleConfig = z.infer<typeof maskingRule>;
+export type AuditConfig = z.infer<typeof audit>;
+export type AuditSinkConfig = z.infer<typeof auditSink>;
+export type WebhookTarget = z.infer<typeof webhookTarget>;

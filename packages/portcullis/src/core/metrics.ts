@@ -10,7 +10,13 @@ export class GatewayMetrics {
   readonly decisions = new Counter({ name: "portcullis_decisions_total", help: "Operations refused or held by policy, by rule", labelNames: ["action", "rule"], registers: [this.registry] });
   readonly protocolErrors = new Counter({ name: "portcullis_protocol_errors_total", help: "Sessions ended by malformed input", labelNames: ["protocol"], registers: [this.registry] });
 
+  readonly auditAvailable = new Gauge({ name: "portcullis_audit_available", help: "1 while the audit log can be written; 0 while operations are refused (PX005)", registers: [this.registry] });
+  readonly auditRecords = new Gauge({ name: "portcullis_audit_last_seq", help: "Sequence number of the newest committed audit record", registers: [this.registry] });
+  readonly auditSinkLag = new Gauge({ name: "portcullis_audit_sink_lag_records", help: "Audit records committed but not yet delivered, per sink", labelNames: ["sink"], registers: [this.registry] });
+  readonly alerts = new Counter({ name: "portcullis_alerts_total", help: "Alerts raised, by kind", labelNames: ["kind"], registers: [this.registry] });
+
   constructor() {
+    this.auditAvailable.set(1);
     collectDefaultMetrics({ register: this.registry, prefix: "portcullis_process_" });
   }
 }

@@ -3,11 +3,19 @@
  * authenticated and authorised for a connection, and closes it exactly once, however it ends.
  * The registry is how an operator (and later revocation, freeze, token expiry) reaches a live
  * session: `kill` asks the adapter, through its `terminate` callback, to end it in the wire's own way.
+ *
+ * This is also where every protocol's operations meet audit and recording: `decided` turns a
+ * policy decision into an audit record (write-ahead for allowed operations) and a recording event,
+ * and `recordResult` adds what came back, already masked.
  */
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { Principal, RunContext } from "../identity/principal.js";
-import type { Protocol, SessionRecord, Store } from "../store/store.js";
+import type { MessageEvent, ResultEvent } from "../recording/events.js";
+import { ResultCapture } from "../recording/result-capture.js";
+import { type RecordingCaps, SessionRecorder } from "../recording/recorder.js";
+import type { Protocol, SessionRecord, SessionStats } from "../store/store.js";
+import type { Journal } from "./journal.js";
 
 /** One policy decision about one operation of a session: what recording and audit will store. */
 export interface DecisionEvent {
@@ -19,11 +27,26 @@ export interface DecisionEvent {
     kinds?: string[];
     tables?: string[];
     functions?: string[];
-    /** Statement text with literals replaced by $n; only computed when someone will read it. */
+    /** Statement text with literals replaced by $n. */
     summary?: string;
   };
   action: "allow" | "deny" | "approve";
   rule?: string;
+  /**
+   * "prepare": the operation is only being readied (a Parse); it runs later and is judged again
+   * then. An allowed prepare is neither audited nor recorded: its execution is.
+   */
+  phase?: "prepare" | "execute";
+}
+
+export type DecisionInput = Omit<DecisionEvent, "session" | "at">;
+
+/** What the core answers to a decision: the operation's number and, for an allowed one, when it may go ahead. */
+export interface OperationTicket {
+  /** 0 for an allowed prepare, which is not an operation of its own. */
+  op: number;
+  /** Resolves once the audit record is committed; rejects (E_AUDIT_UNAVAILABLE) when it cannot be. Absent: nothing to wait for. */
+  durable?: Promise<void>;
 }
 
 export interface OpenSessionInput {
@@ -36,16 +59,28 @@ export interface OpenSessionInput {
   terminate: (reason: string) => void;
 }
 
+export interface SessionManagerOptions {
+  journal: Journal;
+  /** Recording caps in force; undefined when recording is off. */
+  recording: () => RecordingCaps | undefined;
+}
+
+const PREPARE_ONLY: OperationTicket = { op: 0 };
+
 export class Session {
   readonly id: string;
   readonly record: SessionRecord;
   readonly principal: Principal;
+  readonly stats: SessionStats = { operations: 0, denied: 0, rows: 0, bytes: 0 };
+  /** Absent when recording is off. */
+  readonly recorder?: SessionRecorder;
   private closed = false;
 
   constructor(
     private readonly manager: SessionManager,
     input: OpenSessionInput,
-    private readonly terminateFn: (reason: string) => void,
+    private readonly journal: Journal,
+    caps: RecordingCaps | undefined,
   ) {
     this.id = randomUUID();
     this.principal = input.principal;
@@ -62,6 +97,7 @@ export class Session {
       runHints: { ...(input.runHints ?? {}) },
       startedAt: new Date(),
     };
+    if (caps) this.recorder = new SessionRecorder(this.id, this.record.startedAt.getTime(), caps, (r) => journal.markDirty(r));
   }
 
   get isClosed(): boolean {
@@ -70,12 +106,37 @@ export class Session {
 
   /** Ends the session in the wire's own way; the adapter then calls close(). */
   kill(reason: string): void {
-    if (!this.closed) this.terminateFn(reason);
+    if (!this.closed) this.manager.terminate(this, reason);
   }
 
-  /** Hands a policy decision to the core (recording and audit subscribe to "decision"). */
-  decided(event: Omit<DecisionEvent, "session" | "at">): void {
-    this.manager.emit("decision", { ...event, session: this.id, at: new Date() } satisfies DecisionEvent, this);
+  /** Audits and records a policy decision. An allowed operation goes to the target only once `durable` resolves. */
+  decided(input: DecisionInput): OperationTicket {
+    const at = new Date();
+    this.manager.emit("decision", { ...input, session: this.id, at } satisfies DecisionEvent, this);
+    if (input.phase === "prepare" && input.action === "allow") return PREPARE_ONLY;
+    const op = ++this.stats.operations;
+    if (input.action === "deny") this.stats.denied++;
+    const { type, summary, kinds, tables, functions } = input.operation;
+    const detail = { op, type, statement: summary, kinds, tables, functions, action: input.action, rule: input.rule };
+    this.recorder?.record({ e: "op", ...detail });
+    const durable = this.journal.append({ type: "decision", session: this.id, at, data: detail });
+    return input.action === "allow" && durable ? { op, durable } : { op };
+  }
+
+  /** A capture for the rows of one result; undefined when recording is off (count rows yourself). */
+  captureResult(): ResultCapture | undefined {
+    return this.recorder ? new ResultCapture(this.recorder) : undefined;
+  }
+
+  /** A finished result (rows and bytes count toward the session's totals). */
+  recordResult(event: ResultEvent): void {
+    this.stats.rows += event.row_count;
+    this.stats.bytes += event.bytes;
+    this.recorder?.record(event);
+  }
+
+  recordMessage(event: MessageEvent): void {
+    this.recorder?.record(event);
   }
 
   /** Records the end. Idempotent: the first reason wins. */
@@ -88,15 +149,31 @@ export class Session {
 
 export class SessionManager extends EventEmitter {
   private readonly live = new Map<string, Session>();
+  private readonly terminators = new WeakMap<Session, (reason: string) => void>();
 
-  constructor(private readonly store: Store) {
+  constructor(private readonly o: SessionManagerOptions) {
     super();
   }
 
-  open(input: OpenSessionInput): Session {
-    const session = new Session(this, input, input.terminate);
-    // Write-ahead: the session exists in the store before any byte reaches the target.
-    this.store.createSession(session.record);
+  /**
+   * Write-ahead: the session's row and its `session_open` record are committed before this
+   * resolves, so no byte reaches the target for a session the audit log does not know.
+   * Rejects with E_AUDIT_UNAVAILABLE when they cannot be.
+   */
+  async open(input: OpenSessionInput): Promise<Session> {
+    const session = new Session(this, input, this.o.journal, this.o.recording());
+    this.terminators.set(session, input.terminate);
+    const r = session.record;
+    await this.o.journal.openSession(r, {
+      type: "session_open",
+      session: session.id,
+      at: r.startedAt,
+      data: { protocol: r.protocol, connection: r.connection, sub: r.sub, groups: r.groups, iss: r.iss, jti: r.jti, client: r.clientAddress, run: r.run, run_hints: r.runHints },
+    });
+    session.recorder?.record({
+      e: "start", at: r.startedAt.toISOString(), protocol: r.protocol, connection: r.connection, sub: r.sub, groups: r.groups, iss: r.iss,
+      client: r.clientAddress, run: r.run, run_hints: r.runHints,
+    });
     this.live.set(session.id, session);
     this.emit("opened", session);
     return session;
@@ -124,13 +201,26 @@ export class SessionManager extends EventEmitter {
     for (const s of this.live.values()) s.kill(reason);
   }
 
+  /** @internal called by Session.kill */
+  terminate(session: Session, reason: string): void {
+    this.terminators.get(session)?.(reason);
+  }
+
   /** @internal called by Session.close */
   onClosed(session: Session, reason: string): void {
-    this.live.delete(session.id);
+    const registered = this.live.delete(session.id);
     const endedAt = new Date();
     session.record.endedAt = endedAt;
     session.record.endReason = reason;
-    this.store.endSession(session.id, endedAt, reason);
+    session.record.stats = { ...session.stats };
+    // A session whose opening was refused by the journal has no row to end.
+    if (registered) {
+      session.recorder?.record({ e: "end", at: endedAt.toISOString(), reason, stats: session.record.stats });
+      this.o.journal.endSession(
+        { id: session.id, endedAt, reason, stats: session.record.stats },
+        { type: "session_close", session: session.id, at: endedAt, data: { reason, ...session.record.stats } },
+      );
+    }
     this.emit("closed", session, reason);
   }
 }

@@ -23,14 +23,73 @@ export interface SessionRecord {
   endedAt?: Date;
   /** How the session ended: "client_closed", "upstream_closed", "killed: <reason>", "error: <code>", ... */
   endReason?: string;
+  /** Totals written when the session ends. */
+  stats?: SessionStats;
+}
+
+export interface SessionStats {
+  operations: number;
+  denied: number;
+  rows: number;
+  bytes: number;
 }
 
 export interface SessionFilter {
   sub?: string;
   connection?: string;
+  /** Matches the signed run context or the client's unsigned hint. */
+  runId?: string;
   live?: boolean;
   since?: Date;
+  until?: Date;
+  /** Prefix of the end reason: "client_closed", "killed", "error", "abnormal", ... */
+  endReason?: string;
   limit?: number;
+}
+
+/** One audit record as stored: `data` is the canonical JSON the hash covers. */
+export interface AuditRow {
+  seq: number;
+  /** ms since the epoch */
+  at: number;
+  type: string;
+  session: string | null;
+  data: string;
+  prev: string;
+  hash: string;
+}
+
+/** A signed statement that record `seq` has hash `hash`. */
+export interface CheckpointRow {
+  seq: number;
+  hash: string;
+  at: number;
+  keyId: string;
+  signature: string;
+}
+
+/** A run of recorded events of one session, in order; `events` is JSON lines. */
+export interface RecordingChunk {
+  session: string;
+  chunk: number;
+  at: number;
+  events: string;
+}
+
+export interface SessionEnd {
+  id: string;
+  endedAt: Date;
+  reason: string;
+  stats?: SessionStats;
+}
+
+/** Everything the journal hands over in one tick; committed all or nothing. */
+export interface JournalBatch {
+  sessionsOpened: SessionRecord[];
+  audit: AuditRow[];
+  chunks: RecordingChunk[];
+  sessionsEnded: SessionEnd[];
+  checkpoints: CheckpointRow[];
 }
 
 export interface Store {
@@ -39,8 +98,26 @@ export interface Store {
   /** Cheap liveness check for /readyz. */
   ping(): boolean;
   createSession(rec: SessionRecord): void;
-  endSession(id: string, endedAt: Date, reason: string): void;
+  endSession(id: string, endedAt: Date, reason: string, stats?: SessionStats): void;
   getSession(id: string): SessionRecord | undefined;
   listSessions(filter?: SessionFilter): SessionRecord[];
+  /** Writes a journal batch in one transaction (durable on return); throws E_STORE and writes nothing on failure. */
+  commit(batch: JournalBatch): void;
+  /** Highest-numbered audit record. */
+  lastAudit(): AuditRow | undefined;
+  /** Audit records with seq > afterSeq, ascending, at most `limit`. */
+  readAudit(afterSeq: number, limit: number): AuditRow[];
+  /** First seq of the records written at or after `at` (for `--since`). */
+  firstAuditSeqAt(at: Date): number | undefined;
+  listCheckpoints(): CheckpointRow[];
+  readRecording(session: string): RecordingChunk[];
+  /** Deletes recordings of sessions that ended before `endedBefore`; returns how many sessions. Audit stays. */
+  pruneRecordings(endedBefore: Date): number;
+  /** Sessions left open by a process that died: marks them ended now with `reason`; returns their ids. */
+  endAbandonedSessions(at: Date, reason: string): string[];
+  sinkCursor(name: string): number;
+  setSinkCursor(name: string, seq: number): void;
+  /** Caps the store's size; writes past it fail with E_STORE (disk full), as if the disk were full. */
+  setSizeLimit(bytes: number | undefined): void;
   close(): void;
 }

@@ -5,10 +5,12 @@
  * `maxKeyLength` are classified every time rather than pinning large strings in memory.
  */
 import { literalFreeKey } from "./cache-key.js";
-import { type StatementInfo, classifySql } from "./classify.js";
+import { type StatementInfo, classifySql, normalizeSql } from "./classify.js";
 
 export class ClassificationCache {
   private readonly entries = new Map<string, StatementInfo[]>();
+  /** Literal-free forms (what audit and recordings store), keyed the same way: numbers never change them. */
+  private readonly summaries = new Map<string, string | undefined>();
   hits = 0;
   misses = 0;
 
@@ -33,6 +35,17 @@ export class ClassificationCache {
     if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(key, result);
     return result;
+  }
+
+  /** The text with every literal replaced by $n (libpg-query's normalize); undefined when it does not parse. */
+  normalize(sql: string): string | undefined {
+    if (sql.length > this.maxKeyLength) return normalizeSql(sql);
+    const key = literalFreeKey(sql);
+    if (this.summaries.has(key)) return this.summaries.get(key);
+    const summary = normalizeSql(sql);
+    if (this.summaries.size >= this.maxEntries) this.summaries.delete(this.summaries.keys().next().value!);
+    this.summaries.set(key, summary);
+    return summary;
   }
 
   get size(): number {

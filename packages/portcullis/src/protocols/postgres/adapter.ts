@@ -22,6 +22,7 @@ import { parseSearchPath } from "../../policy/sql/search-path.js";
 import { MaskingRegistry } from "./masking-registry.js";
 import { maskingStage } from "./masking-stage.js";
 import { policyStage } from "./policy-stage.js";
+import { recordingStage } from "./recording-stage.js";
 import { parseStartupOptions } from "./startup-options.js";
 import { cancelUpstream, loginUpstream, type UpstreamSession } from "./upstream.js";
 
@@ -38,18 +39,21 @@ export interface ListenAddress { host: string; port: number }
 /** Builds the per-session message stages; later issues add masking, recording here. */
 export type StageFactory = (session: Session, connection: PostgresConnection, upstream: UpstreamSession) => MessageStage[];
 
-/** Policy on every session, masking where the connection has rules; nearest the agent first. */
+/** Recording where it is on, policy on every session, masking where the connection has rules; nearest the agent first. */
 function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFactory {
   return (session, connection, upstream) => {
+    // Nearest the agent: it records what the agent receives (masked, refusals rewritten).
+    const recording = session.recorder ? recordingStage(session) : undefined;
     const stages: MessageStage[] = [policyStage({
       session,
       connection: connection.name,
       policy: ctx.policy,
       cache: ctx.sqlCache,
-      summarize: () => ctx.logger.isLevelEnabled("debug"),
       initialSearchPath: upstream.searchPath !== undefined ? parseSearchPath(upstream.searchPath) : "unknown",
       targetUser: connection.credentials.username,
+      ...(recording ? { onOperation: recording.onOperation } : {}),
     })];
+    if (recording) stages.unshift(recording);
     const m = masking.get(ctx.config(), connection);
     if (!m.planner.inert) stages.push(maskingStage({ planner: m.planner, ...(m.text ? { text: m.text } : {}), key: ctx.maskingKey }));
     return stages;
@@ -231,7 +235,7 @@ class FrontendConnection {
       }
     }
 
-    const session = this.ctx.sessions.open({
+    const session = await this.ctx.sessions.open({
       protocol: "postgres",
       connection: connection.name,
       principal,
@@ -240,6 +244,11 @@ class FrontendConnection {
       terminate: (reason) => this.terminate("57P01", `session terminated: ${reason}`, `killed: ${reason}`),
     });
     this.session = session;
+    if (this.ended) {
+      // The agent left while the session was being written.
+      session.close("client_closed");
+      return;
+    }
     this.ctx.metrics.sessionsTotal.inc({ protocol: "postgres", connection: connection.name });
     this.ctx.metrics.sessionsActive.inc({ protocol: "postgres", connection: connection.name });
     this.ctx.logger.info({ session: session.id, sub: principal.sub, connection: connection.name, client: this.clientAddress }, "postgres session opened");

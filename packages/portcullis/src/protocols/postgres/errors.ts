@@ -14,6 +14,7 @@ const SQLSTATE: Partial<Record<ErrorCode, string>> = {
   E_UPSTREAM_UNAVAILABLE: "08001",
   E_UPSTREAM_AUTH: "08004",
   E_SESSION_KILLED: "57P01",
+  E_AUDIT_UNAVAILABLE: "PX005",
 };
 
 export function sqlstateFor(code: ErrorCode): string {

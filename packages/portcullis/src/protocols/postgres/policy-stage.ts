@@ -8,11 +8,11 @@
  * never reaches the target.
  */
 import { randomBytes } from "node:crypto";
-import type { Session } from "../../core/sessions.js";
+import type { OperationTicket, Session } from "../../core/sessions.js";
 import type { Decision } from "../../policy/decision.js";
 import type { PolicyEngine } from "../../policy/engine.js";
 import type { ClassificationCache } from "../../policy/sql/cache.js";
-import { type StatementInfo, normalizeSql, resolveExecute } from "../../policy/sql/classify.js";
+import { type StatementInfo, resolveExecute } from "../../policy/sql/classify.js";
 import { type SearchPath, nextSearchPath } from "../../policy/sql/search-path.js";
 import type { Frame } from "./framer.js";
 import { MSG, decodeBind, decodeExecute, decodeParse, decodeQuery, encode, pgError } from "./messages.js";
@@ -25,12 +25,16 @@ export interface PolicyStageDeps {
   /** The policy in force now (it changes on reload). */
   policy: () => PolicyEngine;
   cache: ClassificationCache;
-  /** Whether decision events carry a literal-free summary of the SQL (costs a parse per distinct text). */
-  summarize: () => boolean;
   /** The session's search_path at login, or "unknown" when it was not asked for. */
   initialSearchPath: SearchPath;
   /** The target user (`$user` in search_path). */
   targetUser: string;
+  /**
+   * Told, in forwarding order, the operation number of each message the target will answer with a
+   * result or an error (Query, Execute, FunctionCall, and refused Parse or Bind): the recording
+   * stage pairs results with operations this way.
+   */
+  onOperation?: (op: number, extended: boolean) => void;
 }
 
 interface Refusal {
@@ -40,45 +44,59 @@ interface Refusal {
   segment: number;
 }
 
+/** What a prepared statement or portal would run, and its literal-free text for the audit. */
+interface Prepared {
+  infos: StatementInfo[];
+  summary?: string;
+}
+
 const unknownName = (what: "statement" | "portal", name: string): Decision => ({
   action: "deny",
   rule: what === "statement" ? "unknown-prepared-statement" : "unknown-portal",
   message: `${what === "statement" ? "prepared statement" : "portal"} "${name}" is not known to the gateway`,
 });
 
+const UNKNOWN_CALL: StatementInfo[] = [{ kinds: ["unknown"], actions: [{ kind: "unknown" }], tables: [], functions: [], error: "fast-path function call" }];
+
+/** Fail closed: an operation whose audit record cannot be written does not run. */
+const AUDIT_UNAVAILABLE = { sqlstate: "PX005", message: "portcullis: audit log unavailable; operation refused (fail closed)" };
+
 export function policyStage(deps: PolicyStageDeps): MessageStage {
   const { session, connection } = deps;
   /** Prepared statements and portals: what each would run. */
-  const objects = new SessionObjects<StatementInfo[], StatementInfo[]>();
+  const objects = new SessionObjects<Prepared, Prepared>();
   const { statements, portals } = objects;
   const refusals: Refusal[] = [];
 
-  const preparedOne = (name: string) => statements.get(name)?.[0];
+  const preparedOne = (name: string) => statements.get(name)?.infos[0];
   let searchPath: SearchPath = deps.initialSearchPath;
 
   /** Applies session-state side effects of statements that were allowed to run. */
   const track = (infos: StatementInfo[]) => {
     for (const s of infos) {
-      if (s.prepares) statements.set(s.prepares.name, [s.prepares.info]);
-      if (s.declares) portals.set(s.declares.name, [s.declares.info]);
+      if (s.prepares) statements.set(s.prepares.name, { infos: [s.prepares.info] });
+      if (s.declares) portals.set(s.declares.name, { infos: [s.declares.info] });
       if (s.deallocates === "*") statements.clear();
       else if (s.deallocates !== undefined) statements.delete(s.deallocates);
       searchPath = nextSearchPath(searchPath, deps.initialSearchPath, s.setsSearchPath);
     }
   };
 
-  const judge = (infos: StatementInfo[], text: string | undefined): Decision => {
-    const resolved = infos.map((s) => resolveExecute(s, preparedOne));
+  const judge = (p: Prepared, phase: "prepare" | "execute"): { decision: Decision; ticket: OperationTicket } => {
+    const resolved = p.infos.map((s) => resolveExecute(s, preparedOne));
     const decision = deps.policy().decide(session.principal, connection, { type: "sql", statements: resolved }, {
       searchPath,
       initialSearchPath: deps.initialSearchPath,
       user: deps.targetUser,
     });
-    const summary = text !== undefined && deps.summarize() ? normalizeSql(text) : undefined;
+    return { decision, ticket: report(resolved, decision, phase, p.summary) };
+  };
+
+  const report = (resolved: StatementInfo[], decision: Decision, phase: "prepare" | "execute", summary?: string): OperationTicket => {
     // One statement (the common case) hands its own arrays on; several are merged.
     const one = resolved.length === 1 ? resolved[0] : undefined;
     const union = (pick: (s: StatementInfo) => readonly string[]) => (one ? [...pick(one)] : [...new Set(resolved.flatMap(pick))]);
-    session.decided({
+    return session.decided({
       operation: {
         type: "sql",
         kinds: union((s) => s.kinds),
@@ -88,75 +106,110 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
       },
       action: decision.action,
       ...(decision.rule !== undefined ? { rule: decision.rule } : {}),
+      phase,
     });
-    return decision;
   };
 
   /** Replaces a refused message with one that fails at the target, and remembers to rewrite that failure. */
-  const refuse = (decision: Decision, sqlstate: string, extended: boolean): Verdict => {
+  const refuseWith = (sqlstate: string, message: string, detail: string | undefined, extended: boolean): Verdict => {
     const nonce = `portcullis_denied_${randomBytes(8).toString("hex")}`;
-    const text = decision.rule ? `portcullis: denied by rule ${decision.rule}` : "portcullis: denied";
-    const error = pgError({
-      severity: "ERROR",
-      code: sqlstate,
-      message: decision.message ? `${text}: ${decision.message}` : text,
-      ...(decision.rule ? { detail: `rule: ${decision.rule}` } : {}),
-    });
+    const error = pgError({ severity: "ERROR", code: sqlstate, message, ...(detail ? { detail } : {}) });
     refusals.push({ nonce: Buffer.from(nonce), error, segment: objects.sent });
     return { forward: [extended ? encode.parse("", nonce) : encode.query(nonce)] };
   };
 
-  const fromClient = (frame: Frame): Verdict | undefined => {
+  const refuse = (decision: Decision, sqlstate: string, extended: boolean): Verdict => {
+    const text = decision.rule ? `portcullis: denied by rule ${decision.rule}` : "portcullis: denied";
+    return refuseWith(sqlstate, decision.message ? `${text}: ${decision.message}` : text, decision.rule ? `rule: ${decision.rule}` : undefined, extended);
+  };
+
+  /** A refusal of a name the gateway does not know: audited like any denial. */
+  const refuseUnknown = (what: "statement" | "portal", name: string, sqlstate: string): Verdict => {
+    const d = unknownName(what, name);
+    deps.onOperation?.(report([], d, "execute").op, true);
+    return refuse(d, sqlstate, true);
+  };
+
+  /**
+   * An allowed operation goes on once its audit record is committed. `commit` runs only then
+   * (session-state tracking must not count what never ran); if the record cannot be written,
+   * the operation is refused with PX005 instead.
+   */
+  const whenDurable = (ticket: OperationTicket, extended: boolean, commit?: () => void): Verdict | undefined | Promise<Verdict | undefined> => {
+    if (!ticket.durable) {
+      commit?.();
+      return undefined;
+    }
+    // The segment is read now: by the time the commit settles, later frames may have moved it.
+    const segment = objects.sent;
+    return ticket.durable.then(
+      () => {
+        commit?.();
+        return undefined;
+      },
+      () => {
+        const v = refuseWith(AUDIT_UNAVAILABLE.sqlstate, AUDIT_UNAVAILABLE.message, undefined, extended);
+        refusals.at(-1)!.segment = segment;
+        return v;
+      },
+    );
+  };
+
+  const fromClient = (frame: Frame): Verdict | undefined | Promise<Verdict | undefined> => {
     const verdict = judgeMessage(frame);
     objects.afterClient(frame);
     return verdict;
   };
 
-  const judgeMessage = (frame: Frame): Verdict | undefined => {
+  const judgeMessage = (frame: Frame): Verdict | undefined | Promise<Verdict | undefined> => {
     switch (frame.type) {
       case MSG.Query: {
         const sql = decodeQuery(frame);
-        const infos = deps.cache.classify(sql);
-        const d = judge(infos, sql);
-        const verdict = d.action === "allow" ? undefined : refuse(d, "42501", false);
-        if (!verdict) track(infos);
-        return verdict;
+        const prepared = { infos: deps.cache.classify(sql), summary: deps.cache.normalize(sql) };
+        const { decision, ticket } = judge(prepared, "execute");
+        deps.onOperation?.(ticket.op, false);
+        if (decision.action !== "allow") return refuse(decision, "42501", false);
+        return whenDurable(ticket, false, () => track(prepared.infos));
       }
       case MSG.Parse: {
         const { name, query } = decodeParse(frame);
-        const infos = deps.cache.classify(query);
-        const d = judge(infos, query);
-        if (d.action !== "allow") return refuse(d, "42501", true);
-        statements.set(name, infos);
+        const prepared = { infos: deps.cache.classify(query), summary: deps.cache.normalize(query) };
+        const { decision, ticket } = judge(prepared, "prepare");
+        if (decision.action !== "allow") {
+          deps.onOperation?.(ticket.op, true);
+          return refuse(decision, "42501", true);
+        }
+        statements.set(name, prepared);
         return undefined;
       }
       case MSG.Bind: {
         const { portal, statement } = decodeBind(frame);
-        const infos = statements.get(statement);
-        if (!infos) return refuse(unknownName("statement", statement), "26000", true);
-        portals.set(portal, infos);
+        const prepared = statements.get(statement);
+        if (!prepared) return refuseUnknown("statement", statement, "26000");
+        portals.set(portal, prepared);
         return undefined;
       }
       case MSG.Execute: {
         const { portal } = decodeExecute(frame);
-        const infos = portals.get(portal);
-        if (!infos) return refuse(unknownName("portal", portal), "34000", true);
+        const prepared = portals.get(portal);
+        if (!prepared) return refuseUnknown("portal", portal, "34000");
         // Judged again by what it is now: the policy may have changed since Parse.
-        const d = judge(infos, undefined);
-        if (d.action !== "allow") return refuse(d, "42501", true);
-        track(infos);
-        return undefined;
+        const { decision, ticket } = judge(prepared, "execute");
+        deps.onOperation?.(ticket.op, true);
+        if (decision.action !== "allow") return refuse(decision, "42501", true);
+        return whenDurable(ticket, true, () => track(prepared.infos));
       }
       case MSG.FunctionCall: {
         // The fast-path call names a function by OID only: the gateway cannot say what it is.
-        const d = judge([{ kinds: ["unknown"], actions: [{ kind: "unknown" }], tables: [], functions: [], error: "fast-path function call" }], undefined);
-        return d.action === "allow" ? undefined : refuse(d, "42501", false);
+        const { decision, ticket } = judge({ infos: UNKNOWN_CALL }, "execute");
+        deps.onOperation?.(ticket.op, false);
+        if (decision.action !== "allow") return refuse(decision, "42501", false);
+        return whenDurable(ticket, false);
       }
       default:
         return undefined;
     }
   };
-
   const fromServer = (frame: Frame): Verdict | undefined => {
     if (refusals.length === 0) {
       if (frame.type === MSG.ReadyForQuery) objects.readyForQuery();

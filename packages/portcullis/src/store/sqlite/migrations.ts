@@ -34,4 +34,46 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX sessions_started_at ON sessions (started_at);
     `,
   },
+  {
+    version: 2,
+    name: "audit and recordings",
+    sql: `
+      -- The hash-chained audit log. Rows are only ever inserted; verify recomputes every hash.
+      CREATE TABLE audit_records (
+        seq     INTEGER PRIMARY KEY,         -- 1, 2, 3, ... without gaps
+        at      INTEGER NOT NULL,            -- ms since the epoch
+        type    TEXT NOT NULL,
+        session TEXT,
+        data    TEXT NOT NULL,               -- canonical JSON
+        prev    TEXT NOT NULL,               -- hash of record seq-1 (64 zeros for the first)
+        hash    TEXT NOT NULL                -- SHA-256 of the canonical encoding of this record
+      );
+      CREATE INDEX audit_records_at ON audit_records (at);
+      CREATE INDEX audit_records_session ON audit_records (session);
+      -- Signed statements "record seq has hash H"; copies also go to anchors outside the store.
+      CREATE TABLE audit_checkpoints (
+        seq       INTEGER PRIMARY KEY,
+        hash      TEXT NOT NULL,
+        at        INTEGER NOT NULL,
+        key_id    TEXT NOT NULL,
+        signature TEXT NOT NULL
+      );
+      -- How far each continuous export sink has delivered.
+      CREATE TABLE audit_sink_cursors (
+        name TEXT PRIMARY KEY,
+        seq  INTEGER NOT NULL
+      );
+      -- Session recordings: ordered chunks of JSON-lines events.
+      CREATE TABLE recording_chunks (
+        session TEXT NOT NULL,
+        chunk   INTEGER NOT NULL,
+        at      INTEGER NOT NULL,
+        events  TEXT NOT NULL,
+        PRIMARY KEY (session, chunk)
+      ) WITHOUT ROWID;
+      ALTER TABLE sessions ADD COLUMN stats TEXT;   -- JSON: operations, denied, rows, bytes
+      CREATE INDEX sessions_ended_at ON sessions (ended_at);
+    `,
+  },
 ];
+

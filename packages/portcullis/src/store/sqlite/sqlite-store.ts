@@ -10,7 +10,9 @@ import BetterSqlite3 from "better-sqlite3";
 import type { Database, Statement } from "better-sqlite3";
 import { PortcullisError, isPortcullisError } from "../../errors.js";
 import type { RunContext } from "../../identity/principal.js";
-import type { Protocol, SessionFilter, SessionRecord, Store } from "../store.js";
+import type {
+  AuditRow, CheckpointRow, JournalBatch, Protocol, RecordingChunk, SessionEnd, SessionFilter, SessionRecord, SessionStats, Store,
+} from "../store.js";
 import { applyMigrations, schemaVersion } from "./migrate.js";
 import { MIGRATIONS, type Migration } from "./migrations.js";
 
@@ -37,7 +39,19 @@ interface SessionRow {
   started_at: number;
   ended_at: number | null;
   end_reason: string | null;
+  stats: string | null;
 }
+
+interface CheckpointDbRow {
+  seq: number;
+  hash: string;
+  at: number;
+  key_id: string;
+  signature: string;
+}
+
+/** SQLite's largest page count: "no limit". */
+const UNLIMITED_PAGES = 4294967294;
 
 type Params = Record<string, string | number | null>;
 
@@ -49,6 +63,12 @@ export class SqliteStore implements Store {
   private readonly endSessionStmt: Statement<[Params]>;
   private readonly getSessionStmt: Statement<[string], SessionRow>;
   private readonly pingStmt: Statement<[], number>;
+  private readonly insertAudit: Statement<[AuditRow]>;
+  private readonly insertChunk: Statement<[RecordingChunk]>;
+  private readonly insertCheckpoint: Statement<[Params]>;
+  private readonly lastAuditStmt: Statement<[], AuditRow>;
+  private readonly readAuditStmt: Statement<[number, number], AuditRow>;
+  private readonly commitBatch: (batch: JournalBatch) => void;
   /** One prepared statement per filter shape, so each can use the index that fits it. */
   private readonly listStmts = new Map<string, Statement<[Params], SessionRow>>();
 
@@ -66,10 +86,30 @@ export class SqliteStore implements Store {
                 @run, @run_hints, @started_at, @ended_at, @end_reason)`);
       // First end wins, matching Session.close(): a late second report must not rewrite history.
       this.endSessionStmt = this.db.prepare(
-        "UPDATE sessions SET ended_at = @ended_at, end_reason = @end_reason WHERE id = @id AND ended_at IS NULL",
+        "UPDATE sessions SET ended_at = @ended_at, end_reason = @end_reason, stats = @stats WHERE id = @id AND ended_at IS NULL",
       );
       this.getSessionStmt = this.db.prepare<[string], SessionRow>("SELECT * FROM sessions WHERE id = ?");
       this.pingStmt = this.db.prepare<[], number>("SELECT 1").pluck();
+      this.insertAudit = this.db.prepare<[AuditRow]>(
+        "INSERT INTO audit_records (seq, at, type, session, data, prev, hash) VALUES (@seq, @at, @type, @session, @data, @prev, @hash)",
+      );
+      this.insertChunk = this.db.prepare<[RecordingChunk]>(
+        "INSERT INTO recording_chunks (session, chunk, at, events) VALUES (@session, @chunk, @at, @events)",
+      );
+      this.insertCheckpoint = this.db.prepare<[Params]>(
+        "INSERT OR IGNORE INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES (@seq, @hash, @at, @key_id, @signature)",
+      );
+      this.lastAuditStmt = this.db.prepare<[], AuditRow>("SELECT * FROM audit_records ORDER BY seq DESC LIMIT 1");
+      this.readAuditStmt = this.db.prepare<[number, number], AuditRow>("SELECT * FROM audit_records WHERE seq > ? ORDER BY seq LIMIT ?");
+      this.commitBatch = this.db.transaction((b: JournalBatch) => {
+        for (const rec of b.sessionsOpened) this.insertSession.run(sessionParams(rec));
+        for (const row of b.audit) this.insertAudit.run(row);
+        for (const c of b.chunks) this.insertChunk.run(c);
+        for (const e of b.sessionsEnded) this.endSessionStmt.run(endParams(e));
+        for (const c of b.checkpoints) {
+          this.insertCheckpoint.run({ seq: c.seq, hash: c.hash, at: c.at, key_id: c.keyId, signature: c.signature });
+        }
+      });
     } catch (err) {
       this.db.close();
       throw wrap("open", err);
@@ -94,28 +134,12 @@ export class SqliteStore implements Store {
   }
 
   createSession(rec: SessionRecord): void {
-    guard("create session", () =>
-      this.insertSession.run({
-        id: rec.id,
-        protocol: rec.protocol,
-        connection: rec.connection,
-        sub: rec.sub,
-        groups: JSON.stringify(rec.groups),
-        iss: rec.iss,
-        jti: rec.jti ?? null,
-        client_address: rec.clientAddress,
-        run: JSON.stringify(rec.run),
-        run_hints: JSON.stringify(rec.runHints),
-        started_at: rec.startedAt.getTime(),
-        ended_at: rec.endedAt?.getTime() ?? null,
-        end_reason: rec.endReason ?? null,
-      }),
-    );
+    guard("create session", () => this.insertSession.run(sessionParams(rec)));
   }
 
   /** Idempotent: ending an unknown or already-ended session changes nothing. */
-  endSession(id: string, endedAt: Date, reason: string): void {
-    guard("end session", () => this.endSessionStmt.run({ id, ended_at: endedAt.getTime(), end_reason: reason }));
+  endSession(id: string, endedAt: Date, reason: string, stats?: SessionStats): void {
+    guard("end session", () => this.endSessionStmt.run(endParams({ id, endedAt, reason, ...(stats ? { stats } : {}) })));
   }
 
   getSession(id: string): SessionRecord | undefined {
@@ -140,6 +164,19 @@ export class SqliteStore implements Store {
       where.push("started_at >= @since");
       params.since = filter.since.getTime();
     }
+    if (filter.until !== undefined) {
+      where.push("started_at < @until");
+      params.until = filter.until.getTime();
+    }
+    if (filter.runId !== undefined) {
+      where.push("(json_extract(run, '$.run_id') = @run_id OR json_extract(run_hints, '$.run_id') = @run_id)");
+      params.run_id = filter.runId;
+    }
+    if (filter.endReason !== undefined) {
+      // substr, not LIKE: a reason prefix may contain % or _.
+      where.push("substr(end_reason, 1, length(@end_reason)) = @end_reason");
+      params.end_reason = filter.endReason;
+    }
     const key = where.join(" AND ");
     let stmt = this.listStmts.get(key);
     if (!stmt) {
@@ -152,9 +189,100 @@ export class SqliteStore implements Store {
     return guard("list sessions", () => s.all(params)).map(toRecord);
   }
 
+  commit(batch: JournalBatch): void {
+    guard("commit journal", () => this.commitBatch(batch));
+  }
+
+  lastAudit(): AuditRow | undefined {
+    return guard("read audit", () => this.lastAuditStmt.get());
+  }
+
+  readAudit(afterSeq: number, limit: number): AuditRow[] {
+    return guard("read audit", () => this.readAuditStmt.all(afterSeq, limit));
+  }
+
+  firstAuditSeqAt(at: Date): number | undefined {
+    const seq = guard("read audit", () =>
+      this.db.prepare<[number], number>("SELECT min(seq) FROM audit_records WHERE at >= ?").pluck().get(at.getTime()));
+    return typeof seq === "number" ? seq : undefined;
+  }
+
+  listCheckpoints(): CheckpointRow[] {
+    const rows = guard("read checkpoints", () => this.db.prepare<[], CheckpointDbRow>("SELECT * FROM audit_checkpoints ORDER BY seq").all());
+    return rows.map((r) => ({ seq: r.seq, hash: r.hash, at: r.at, keyId: r.key_id, signature: r.signature }));
+  }
+
+  readRecording(session: string): RecordingChunk[] {
+    return guard("read recording", () =>
+      this.db.prepare<[string], RecordingChunk>("SELECT * FROM recording_chunks WHERE session = ? ORDER BY chunk").all(session));
+  }
+
+  pruneRecordings(endedBefore: Date): number {
+    return guard("prune recordings", () => {
+      const ids = this.db.prepare<[number], string>("SELECT id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?")
+        .pluck().all(endedBefore.getTime());
+      const del = this.db.prepare<[string]>("DELETE FROM recording_chunks WHERE session = ?");
+      let pruned = 0;
+      this.db.transaction(() => {
+        for (const id of ids) if (del.run(id).changes > 0) pruned++;
+      })();
+      return pruned;
+    });
+  }
+
+  endAbandonedSessions(at: Date, reason: string): string[] {
+    return guard("end abandoned sessions", () => this.db.transaction(() => {
+      const ids = this.db.prepare<[], string>("SELECT id FROM sessions WHERE ended_at IS NULL").pluck().all();
+      for (const id of ids) this.endSessionStmt.run(endParams({ id, endedAt: at, reason }));
+      return ids;
+    })());
+  }
+
+  sinkCursor(name: string): number {
+    const seq = guard("read sink cursor", () =>
+      this.db.prepare<[string], number>("SELECT seq FROM audit_sink_cursors WHERE name = ?").pluck().get(name));
+    return seq ?? 0;
+  }
+
+  setSinkCursor(name: string, seq: number): void {
+    guard("write sink cursor", () =>
+      this.db.prepare("INSERT INTO audit_sink_cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq")
+        .run(name, seq));
+  }
+
+  setSizeLimit(bytes: number | undefined): void {
+    guard("set size limit", () => {
+      const pageSize = this.db.pragma("page_size", { simple: true }) as number;
+      const pages = bytes === undefined ? UNLIMITED_PAGES : Math.max(1, Math.ceil(bytes / pageSize));
+      this.db.pragma(`max_page_count = ${pages}`);
+    });
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+function sessionParams(rec: SessionRecord): Params {
+  return {
+    id: rec.id,
+    protocol: rec.protocol,
+    connection: rec.connection,
+    sub: rec.sub,
+    groups: JSON.stringify(rec.groups),
+    iss: rec.iss,
+    jti: rec.jti ?? null,
+    client_address: rec.clientAddress,
+    run: JSON.stringify(rec.run),
+    run_hints: JSON.stringify(rec.runHints),
+    started_at: rec.startedAt.getTime(),
+    ended_at: rec.endedAt?.getTime() ?? null,
+    end_reason: rec.endReason ?? null,
+  };
+}
+
+function endParams(e: SessionEnd): Params {
+  return { id: e.id, ended_at: e.endedAt.getTime(), end_reason: e.reason, stats: e.stats ? JSON.stringify(e.stats) : null };
 }
 
 function openDatabase(path: string, busyTimeoutMs: number): Database {
@@ -195,6 +323,7 @@ function toRecord(row: SessionRow): SessionRecord {
   if (row.jti !== null) rec.jti = row.jti;
   if (row.ended_at !== null) rec.endedAt = new Date(row.ended_at);
   if (row.end_reason !== null) rec.endReason = row.end_reason;
+  if (row.stats !== null) rec.stats = JSON.parse(row.stats) as SessionStats;
   return rec;
 }
 
