@@ -1,9 +1,12 @@
 /** The `portcullis` command line: one file per command group. */
 import { Command } from "commander";
+import { registerAudit } from "./audit.js";
 import { registerConfig } from "./config.js";
 import { registerPolicy } from "./policy.js";
 import { registerQuickstart } from "./quickstart.js";
+import { registerReplay } from "./replay.js";
 import { registerServe } from "./serve.js";
+import { registerSessions } from "./sessions.js";
 import { registerToken } from "./token.js";
 
 export async function main(argv: string[]): Promise<void> {
@@ -16,5 +19,8 @@ export async function main(argv: string[]): Promise<void> {
   registerToken(program);
   registerPolicy(program);
   registerQuickstart(program);
+  registerSessions(program);
+  registerReplay(program);
+  registerAudit(program);
   await program.parseAsync(argv);
 }

@@ -49,6 +49,7 @@ export class SinkRunner {
     return this.sink.name;
   }
 
+  /** Starts the loop; a stopped runner stays stopped (make a new one). */
   start(): void {
     if (this.loop || this.stopping) return;
     this.loop = this.run();
@@ -75,10 +76,14 @@ export class SinkRunner {
   private async run(): Promise<void> {
     let cursor: number | undefined;
     let persisted: number | undefined;
+    // Separate counts: each read succeeds before a delivery, which must not reset the delivery backoff.
+    let readFailures = 0;
     let failures = 0;
     while (!this.stopping) {
-      // 1. Where we are, and what comes next. Store errors are retried, never thrown.
+      // 1. Where we are, and what comes next. Store errors (and a record that cannot be exported)
+      //    are retried, never thrown: skipping would leave a silent gap in the export.
       let rows: AuditRow[];
+      let records: ExportedRecord[];
       try {
         cursor ??= this.store.sinkCursor(this.sink.name);
         persisted ??= cursor;
@@ -88,11 +93,13 @@ export class SinkRunner {
         }
         this.notified = false;
         rows = this.store.readAudit(cursor, this.batch);
+        records = rows.map(exportRecord);
       } catch (err) {
         this.opts.logger?.error({ sink: this.sink.name, err: messageOf(err) }, "audit sink cannot read the store");
-        await this.wait(backoff(failures++, this.retryBaseMs, this.retryMaxMs), false);
+        await this.wait(backoff(readFailures++, this.retryBaseMs, this.retryMaxMs), false);
         continue;
       }
+      readFailures = 0;
       const last = rows.at(-1);
       if (!last) {
         this.reportLag(cursor);
@@ -101,7 +108,7 @@ export class SinkRunner {
       }
 
       // 2. Deliver; on failure the same records go again after a backoff.
-      const outcome = await this.deliver(rows.map(exportRecord));
+      const outcome = await this.deliver(records);
       if (outcome === "stopped") break;
       if (outcome instanceof Error) {
         const level = failures === 0 ? "warn" : "debug";
@@ -161,9 +168,7 @@ export class SinkRunner {
         this.wake = undefined;
         resolve();
       };
-      // Unref'd: a forgotten runner must not keep the process alive.
       const timer = setTimeout(done, ms);
-      timer.unref();
       this.wake = (notified) => {
         if (!notified || byNotify) done();
       };

@@ -4,7 +4,7 @@
  * synchronous=NORMAL keeps each commit to a WAL append, which is durable across a process
  * crash and loses at most the last commits on power loss.
  */
-import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import type { Database, Statement } from "better-sqlite3";
@@ -23,6 +23,8 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Replaces the built-in migration list; for tests of the migration runner. */
   migrations?: readonly Migration[];
+  /** Refuse to create the file: readers (audit verify, replay) must not mistake a wrong path for an empty store. */
+  mustExist?: boolean;
 }
 
 interface SessionRow {
@@ -75,6 +77,9 @@ export class SqliteStore implements Store {
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.path = path;
     this.migrations = options.migrations ?? MIGRATIONS;
+    if (options.mustExist && path !== MEMORY_PATH && !existsSync(path)) {
+      throw new PortcullisError("E_STORE", `no store at ${path}`);
+    }
     this.db = guard("open", () => openDatabase(path, options.busyTimeoutMs ?? 5000));
     try {
       // Statements need the schema, so migrate before preparing them.
