@@ -206,11 +206,11 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
           }
         }
         verifier.close?.();
+        if (next.audit.max_store_size !== config.audit.max_store_size) store.setSizeLimit(next.audit.max_store_size);
         config = next;
         verifier = nextVerifier;
         policy = new PolicyEngine(next.rules);
         secureContext = nextTls;
-        if (next.audit.max_store_size !== config.audit.max_store_size) store.setSizeLimit(next.audit.max_store_size);
         logger.info({ connections: next.connections.length, rules: next.rules.length }, "configuration reloaded");
         audit({ type: "config_reload", data: { ok: true, connections: next.connections.length, rules: next.rules.length } });
         return { ok: true };
