@@ -39,7 +39,7 @@ describe("recording, replay and audit", () => {
       overrides: {
         rules: [{ name: "no-ddl", when: { sql: { statements: ["ddl"] } }, action: "deny" }],
         masking: [{ columns: ["customers.email"], strategy: "redact" }],
-        audit: { checkpoint_every: 5, anchors: { file: anchorFile } },
+        audit: { checkpoint_every: 5, anchors: { file: anchorFile }, sinks: [{ name: "siem", file: { path: join(anchorDir, "siem.jsonl") } }] },
       },
     });
     const token = await gw.token("analyst-7", ["agents"], 600, { run_id: "run-42" });
@@ -255,6 +255,22 @@ describe("recording, replay and audit", () => {
       const r = await verifyCopy((db) => db.prepare("update audit_checkpoints set hash = ? where seq = (select min(seq) from audit_checkpoints)").run("f".repeat(64)), { anchor: false });
       assert.equal(r.code, 1);
       assert.match(r.stderr, /invalid signature/);
+    });
+
+    it("streams the same records to a configured file sink", async () => {
+      const head = gw.gw.store.lastAudit()!.seq;
+      const sinkFile = join(anchorDir, "siem.jsonl");
+      const lines = await waitFor(() => {
+        try {
+          const l = readFileSync(sinkFile, "utf8").trim().split("\n").map((x) => JSON.parse(x) as { seq: number; hash: string });
+          return l.length > 0 && l.at(-1)!.seq >= head ? l : undefined;
+        } catch {
+          return undefined;
+        }
+      });
+      const exported = (await cli(["audit", "export", "-c", configFile])).stdout.trim().split("\n").map((x) => JSON.parse(x) as { seq: number; hash: string });
+      const bySeq = new Map(lines.map((l) => [l.seq, l.hash]));
+      for (const rec of exported.filter((r) => r.seq <= head)) assert.equal(bySeq.get(rec.seq), rec.hash, `record ${rec.seq}`);
     });
 
     it("exports records as JSON lines that chain", async () => {

@@ -12,6 +12,8 @@ import { AuditChain, GENESIS, hashRecord } from "../../src/audit/chain.js";
 import { CheckpointSigner, checkpointSignatureValid } from "../../src/audit/signing.js";
 import { verifyAudit } from "../../src/audit/verify.js";
 import { Journal } from "../../src/core/journal.js";
+import { SessionRecorder } from "../../src/recording/recorder.js";
+import { ResultCapture } from "../../src/recording/result-capture.js";
 import { createLogger } from "../../src/core/logger.js";
 import { isPortcullisError } from "../../src/errors.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
@@ -169,5 +171,42 @@ describe("store: recordings and sessions", () => {
 
   it("refuses to open a store that does not exist when asked to", () => {
     assert.throws(() => new SqliteStore(join(root, "nope", "x.db"), { mustExist: true }), /no store at/);
+  });
+});
+
+describe("recording caps", () => {
+  const row = (n: number) => Buffer.alloc(n, 0x61);
+
+  it("keeps rows up to the per-operation cap, then counts and hashes the rest", () => {
+    const rec = new SessionRecorder("s", Date.now(), { maxResultBytes: 250, maxSessionBytes: 10_000 }, () => {});
+    const capture = new ResultCapture(rec);
+    for (let i = 0; i < 10; i++) capture.add(row(100), () => [String(i)]);
+    const ev = capture.finish({ tag: "SELECT 10" });
+    assert.deepEqual(ev.rows, [["0"], ["1"]]);
+    assert.equal(ev.row_count, 10);
+    assert.equal(ev.bytes, 1000);
+    assert.equal(ev.truncated, true);
+    assert.match(ev.sha256!, /^[0-9a-f]{64}$/);
+  });
+
+  it("stops keeping rows once the session's cap is spent, across operations", () => {
+    const rec = new SessionRecorder("s", Date.now(), { maxResultBytes: 10_000, maxSessionBytes: 300 }, () => {});
+    const first = new ResultCapture(rec);
+    for (let i = 0; i < 2; i++) first.add(row(100), () => ["x"]);
+    assert.equal(first.finish({}).truncated, undefined);
+    const second = new ResultCapture(rec);
+    for (let i = 0; i < 3; i++) second.add(row(100), () => ["y"]);
+    const ev = second.finish({});
+    assert.equal(ev.rows.length, 1);
+    assert.equal(ev.row_count, 3);
+    assert.equal(ev.truncated, true);
+  });
+
+  it("hashes the same rows to the same value, kept or not", () => {
+    const rec = new SessionRecorder("s", Date.now(), { maxResultBytes: 0, maxSessionBytes: 0 }, () => {});
+    const a = new ResultCapture(rec);
+    const b = new ResultCapture(new SessionRecorder("t", Date.now(), { maxResultBytes: 1e6, maxSessionBytes: 1e6 }, () => {}));
+    for (const c of [a, b]) for (let i = 0; i < 3; i++) c.add(row(10 + i), () => ["z"]);
+    assert.equal(a.finish({}).sha256, b.finish({}).sha256);
   });
 });
