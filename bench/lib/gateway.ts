@@ -50,6 +50,15 @@ export interface BenchGatewayOptions {
   connections?: string[];
   /** Top-level `masking:` entries, passed to the config as given (default none). */
   masking?: Record<string, unknown>[];
+  /**
+   * Policy (and masking) on, but no audit record or recording is written and nothing waits for
+   * a commit: startGateway's benchmark-only `withoutAuditForBenchmark`, to measure what the
+   * write-ahead audit log costs. Pair it with `recording: false`: with recording on, each
+   * session's recorder keeps accumulating events that this journal never takes.
+   */
+  withoutAudit?: boolean;
+  /** `recording.enabled` in the config (default: the config's default, which is on). */
+  recording?: boolean;
 }
 
 export async function startBenchGateway(opts: BenchGatewayOptions): Promise<BenchGateway> {
@@ -67,6 +76,7 @@ export async function startBenchGateway(opts: BenchGatewayOptions): Promise<Benc
       access: ["agents"],
     })),
     ...(opts.masking ? { masking: opts.masking } : {}),
+    ...(opts.recording !== undefined ? { recording: { enabled: opts.recording } } : {}),
   };
   const logFile = join(dataDir, "gateway.log");
   const fd = openSync(logFile, "a", 0o600);
@@ -86,7 +96,11 @@ export async function startBenchGateway(opts: BenchGatewayOptions): Promise<Benc
   let gw: Gateway;
   try {
     const config = parseConfig(raw, join(dataDir, "portcullis.yaml"));
-    gw = await startGateway(config, { logDestination: destination, ...(opts.withoutStages ? { withoutStagesForBenchmark: true } : {}) });
+    gw = await startGateway(config, {
+      logDestination: destination,
+      ...(opts.withoutStages ? { withoutStagesForBenchmark: true } : {}),
+      ...(opts.withoutAudit ? { withoutAuditForBenchmark: true } : {}),
+    });
   } catch (err) {
     closeSync(fd);
     rmSync(dataDir, { recursive: true, force: true });

@@ -116,6 +116,11 @@ export function registerQuickstart(program: Command): void {
         "A fresh token at any time:",
         `  npx portcullis token issue -c ${cfgRel} --sub agent-1 --groups agents`,
         "",
+        "What happened, afterwards (every session is recorded; the audit log is hash-chained):",
+        `  npx portcullis sessions list -c ${cfgRel}`,
+        `  npx portcullis replay <session id> -c ${cfgRel}`,
+        `  npx portcullis audit verify -c ${cfgRel}`,
+        "",
         `Config: ${cfgRel}    Ctrl-C stops the gateway and removes the sample database.`,
         "",
       ];
