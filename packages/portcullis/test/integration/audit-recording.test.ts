@@ -5,6 +5,7 @@
  * verify again after each kind of tampering with the SQLite file itself.
  */
 import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -189,6 +190,20 @@ describe("recording, replay and audit", () => {
       assert.ok(out.records >= 15, `records: ${out.records}`);
       assert.ok(out.checkpoints >= 4, `checkpoints: ${out.checkpoints}`);
       assert.ok(readFileSync(anchorFile, "utf8").trim().split("\n").length >= 2);
+    });
+
+    it("verifies against an exported public key, and refuses checkpoints under another key", async () => {
+      const pub = await cli(["audit", "public-key", "-c", configFile]);
+      assert.equal(pub.code, 0, pub.stderr);
+      assert.match(pub.stdout, /^-----BEGIN PUBLIC KEY-----/);
+      const pinned = join(anchorDir, "audit.pub");
+      writeFileSync(pinned, pub.stdout);
+      assert.equal((await cli(["audit", "verify", "-c", configFile, "--public-key", pinned])).code, 0);
+      const other = join(anchorDir, "other.pub");
+      writeFileSync(other, generateKeyPairSync("ed25519").publicKey.export({ type: "spki", format: "pem" }));
+      const r = await cli(["audit", "verify", "-c", configFile, "--public-key", other]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /invalid signature/);
     });
 
     it("names an altered record", async () => {

@@ -7,7 +7,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { createServer } from "node:http";
+import { FileAnchor, WebhookAnchor, readAnchorFile } from "../../src/audit/anchors.js";
 import { canonicalJson } from "../../src/audit/canonical.js";
+import { signBody } from "../../src/audit/webhook.js";
 import { AuditChain, GENESIS, hashRecord } from "../../src/audit/chain.js";
 import { CheckpointSigner, checkpointSignatureValid } from "../../src/audit/signing.js";
 import { verifyAudit } from "../../src/audit/verify.js";
@@ -208,5 +211,43 @@ describe("recording caps", () => {
     const b = new ResultCapture(new SessionRecorder("t", Date.now(), { maxResultBytes: 1e6, maxSessionBytes: 1e6 }, () => {}));
     for (const c of [a, b]) for (let i = 0; i < 3; i++) c.add(row(10 + i), () => ["z"]);
     assert.equal(a.finish({}).sha256, b.finish({}).sha256);
+  });
+});
+
+describe("anchors", () => {
+  it("a webhook anchor posts each checkpoint, HMAC-signed, and retries until accepted", async () => {
+    const received: { body: string; ts: string; sig: string }[] = [];
+    let failures = 2;
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => { body += c.toString(); });
+      req.on("end", () => {
+        if (failures-- > 0) { res.writeHead(503).end(); return; }
+        received.push({ body, ts: String(req.headers["x-portcullis-timestamp"]), sig: String(req.headers["x-portcullis-signature"]) });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const anchor = new WebhookAnchor({ url: `http://127.0.0.1:${port}/anchor`, secret: "anchor-secret" });
+      const cp = signer.sign(42, "a".repeat(64));
+      await anchor.write(cp);
+      assert.equal(received.length, 1);
+      assert.equal(received[0]!.sig, signBody("anchor-secret", received[0]!.ts, received[0]!.body));
+      const got = (JSON.parse(received[0]!.body) as { checkpoint: { seq: number; hash: string; key_id: string; signature: string } }).checkpoint;
+      assert.deepEqual([got.seq, got.hash, got.key_id, got.signature], [42, cp.hash, cp.keyId, cp.signature]);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("a file anchor appends checkpoints that read back and verify", async () => {
+    const file = join(root, "anchors", "a.jsonl");
+    const anchor = new FileAnchor(file);
+    await Promise.all([anchor.write(signer.sign(1, "b".repeat(64))), anchor.write(signer.sign(2, "c".repeat(64)))]);
+    const cps = readAnchorFile(file);
+    assert.deepEqual(cps.map((c) => c.seq), [1, 2]);
+    for (const cp of cps) assert.ok(checkpointSignatureValid(cp, signer.publicKey));
   });
 });
