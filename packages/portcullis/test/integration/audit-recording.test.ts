@@ -12,6 +12,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
+import postgres from "postgres";
+import { loadRecording } from "../../src/recording/replay.js";
 import { hashRecord } from "../../src/audit/chain.js";
 import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
 import { cli } from "../support/cli.js";
@@ -97,6 +99,29 @@ describe("recording, replay and audit", () => {
     assert.equal(end.e, "end");
     assert.equal(end.reason, "client_closed");
     assert.deepEqual(end.stats, { operations: 12, denied: 1, rows: 12, bytes: (end.stats as { bytes: number }).bytes });
+  });
+
+  it("pairs pipelined results with their operations, also around an error", async () => {
+    const token = await gw.token("pipeliner", ["agents"]);
+    const sql = postgres({ ...gw.clientConfig(token), username: "agent", max: 1, onnotice: () => {} });
+    const [a, b, c] = await Promise.allSettled([
+      sql`select id from customers where id = ${1}`,
+      sql`select 1/${0}::int as boom`,
+      sql`select city from customers where id = ${3}`,
+    ]);
+    await sql.end();
+    assert.equal(a.status, "fulfilled");
+    assert.equal(b.status, "rejected");
+    assert.equal(c.status, "fulfilled");
+    const id = await waitFor(() => gw.gw.store.listSessions({ sub: "pipeliner", live: false })[0]?.id);
+    gw.gw.journal.flush();
+    const events = loadRecording(gw.gw.store, id);
+    const ops = new Map(events.flatMap((e) => (e.e === "op" ? [[e.op, e.statement]] : [])));
+    const results = events.flatMap((e) => (e.e === "result" ? [e] : []));
+    const byStatement = (text: string) => results.filter((r) => ops.get(r.op!)?.includes(text));
+    assert.deepEqual(byStatement("select id from customers").map((r) => r.rows), [[["1"]]]);
+    assert.deepEqual(byStatement("as boom").map((r) => r.error?.code), ["22012"]);
+    assert.deepEqual(byStatement("select city from customers").map((r) => r.rows), [[["city-3"]]]);
   });
 
   it("no unmasked value reaches the store file", async () => {
