@@ -15,7 +15,10 @@ export type ErrorCode =
   | "E_UPSTREAM_AUTH"
   | "E_SESSION_KILLED"
   | "E_STORE"
-  | "E_AUDIT_UNAVAILABLE";
+  | "E_AUDIT_UNAVAILABLE"
+  | "E_APPROVAL_NOT_FOUND"
+  | "E_APPROVAL_FORBIDDEN"
+  | "E_APPROVAL_CLOSED";
 
 export class PortcullisError extends Error {
   readonly code: ErrorCode;

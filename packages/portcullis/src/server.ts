@@ -17,6 +17,11 @@ import { CheckpointSigner } from "./audit/signing.js";
 import { type SinkConfig, SinkRunner, createSink } from "./audit/sinks/index.js";
 import type { AuditSinkConfig } from "./config/schema.js";
 import { AlertBus } from "./core/alerts.js";
+import { ApprovalGate } from "./core/approval-gate.js";
+import { ApprovalService } from "./approvals/service.js";
+import { startNotifiers } from "./approvals/notifiers/index.js";
+import { DETECTOR_NAMES } from "./config/schema.js";
+import { compileTextMasker } from "./masking/text-masker.js";
 import { type CheckpointAnchor, Journal } from "./core/journal.js";
 import { DevIssuer } from "./identity/dev-issuer.js";
 import type { TokenVerifier } from "./identity/principal.js";
@@ -48,6 +53,7 @@ export interface Gateway {
   config(): LoadedConfig;
   context: GatewayContext;
   store: Store;
+  approvals: ApprovalService;
   journal: Journal;
   alerts: AlertBus;
   /** Actual bound addresses (port 0 in config → picked port). */
@@ -144,12 +150,22 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
     else logger.info(fields, "decision");
   });
 
+  const maskingKey = loadOrCreateKey(config.dataDir, "masking.key");
+  const approvalService = new ApprovalService({ store, audit, logger, admins: () => config.identity.admins });
+  const heldLost = approvalService.recover();
+  if (heldLost > 0) logger.warn({ approvals: heldLost }, "approvals held by the previous run cancelled (their connections are gone)");
+  startNotifiers(approvalService, () => config, logger);
+  // What an approver is shown: the statement with every detector's matches redacted.
+  const approverView = compileTextMasker(DETECTOR_NAMES, "redact", maskingKey);
+  const approvals = new ApprovalGate(approvalService, () => config.rules, (text) => approverView.mask(text) ?? text);
+
   const context: GatewayContext = {
     config: () => config,
     get verifier() { return verifier; },
     policy: () => policy,
     sqlCache,
-    maskingKey: loadOrCreateKey(config.dataDir, "masking.key"),
+    maskingKey,
+    approvals,
     sessions,
     metrics,
     logger,
@@ -170,6 +186,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
     if (config.gateway.http) {
       http = await startHttpApi(context, {
         ...config.gateway.http,
+        approvals: approvalService,
         ready: () => {
           const checks = { store: store.ping(), audit: journal.isAvailable, listeners: listeners.length > 0 || !config.gateway.postgres };
           return { ready: Object.values(checks).every(Boolean), checks };
@@ -181,6 +198,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
     for (const l of listeners) await l.stop();
     await http?.app.close();
     clearInterval(retentionTimer);
+    approvalService.close();
     journal.close();
     await Promise.all(sinks.map((s) => s.stop()));
     store.close();
@@ -192,6 +210,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
     config: () => config,
     context,
     store,
+    approvals: approvalService,
     journal,
     alerts,
     addresses,
@@ -227,6 +246,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
       await http?.app.close();
       verifier.close?.();
       clearInterval(retentionTimer);
+      approvalService.close();
       audit({ type: "gateway_stop", data: {} });
       journal.close();
       await Promise.all(sinks.map((s) => s.stop()));

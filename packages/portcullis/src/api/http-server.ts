@@ -4,12 +4,16 @@
  */
 import Fastify, { type FastifyInstance } from "fastify";
 import type { GatewayContext } from "../core/context.js";
+import type { ApprovalService } from "../approvals/service.js";
+import { registerApprovalRoutes } from "./approvals.js";
+import { registerSlackRoutes } from "./slack.js";
 
 export interface HttpApiOptions {
   host: string;
   port: number;
   /** Readiness: every listener up and the store answering. */
   ready: () => { ready: boolean; checks: Record<string, boolean> };
+  approvals: ApprovalService;
 }
 
 export async function startHttpApi(ctx: GatewayContext, opts: HttpApiOptions): Promise<{ app: FastifyInstance; port: number }> {
@@ -23,6 +27,8 @@ export async function startHttpApi(ctx: GatewayContext, opts: HttpApiOptions): P
     reply.header("content-type", ctx.metrics.registry.contentType);
     return ctx.metrics.registry.metrics();
   });
+  registerApprovalRoutes(app, ctx, opts.approvals);
+  registerSlackRoutes(app, ctx, opts.approvals);
   await app.listen({ host: opts.host, port: opts.port });
   const addr = app.server.address();
   return { app, port: typeof addr === "object" && addr ? addr.port : opts.port };

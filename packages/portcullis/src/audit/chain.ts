@@ -20,7 +20,11 @@ export type AuditType =
   | "audit_restored"
   | "gateway_start"
   | "gateway_stop"
-  | "admin";
+  | "admin"
+  | "approval_requested"
+  | "approval_vote"
+  | "approval_decided"
+  | "grant_used";
 
 export interface AuditEntry {
   type: AuditType;

@@ -1,5 +1,6 @@
 /** The `portcullis` command line: one file per command group. */
 import { Command } from "commander";
+import { registerApprovals } from "./approvals.js";
 import { registerAudit } from "./audit.js";
 import { registerConfig } from "./config.js";
 import { registerPolicy } from "./policy.js";
@@ -22,5 +23,6 @@ export async function main(argv: string[]): Promise<void> {
   registerSessions(program);
   registerReplay(program);
   registerAudit(program);
+  registerApprovals(program);
   await program.parseAsync(argv);
 }

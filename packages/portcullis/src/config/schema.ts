@@ -117,7 +117,22 @@ const rule = z.object({
     .refine((w) => Object.keys(w).length === 1, { message: "expected exactly one of: sql, http, ssh" }),
   action: z.enum(["allow", "deny", "approve"]),
   message: z.string().max(500).optional(),
+  /** approve: groups whose members may decide (the requester never can). */
+  approvers: groupList.min(1).optional(),
+  /** approve: distinct approvers needed. */
+  min_approvals: z.number().int().min(1).max(20).default(1),
+  /** approve, hold mode: how long the operation waits for a decision. */
+  hold_timeout: duration.default(60_000),
+  /** approve: how long a pending approval (and an unused single-use grant) lives. */
+  expires_after: duration.default(3_600_000),
+  /** approve: "once" (default: the exact operation, once) or "window 30m" (the same statement shape, for that long). */
+  grant: z.string().regex(/^(once|window\s+\S+)$/, { message: 'expected "once" or "window <duration>", e.g. "window 30m"' })
+    .refine((g) => g === "once" || parseDuration(g.replace(/^window\s+/, "")) !== undefined, { message: 'expected "once" or "window <duration>", e.g. "window 30m"' })
+    .transform((g): Grant => (g === "once" ? { kind: "once" } : { kind: "window", ms: parseDuration(g.replace(/^window\s+/, ""))! }))
+    .default({ kind: "once" }),
 }).strict();
+
+export type Grant = { kind: "once" } | { kind: "window"; ms: number };
 
 export const DETECTOR_NAMES = [
   "email", "credit_card", "us_ssn", "iban", "phone", "ipv4", "ipv6", "jwt", "aws_key", "private_key", "api_token",
@@ -158,6 +173,23 @@ const auditSink = z.object({
   }).strict().optional(),
 }).strict().refine((s) => [s.file, s.webhook, s.syslog].filter(Boolean).length === 1, { message: "expected exactly one of: file, webhook, syslog" });
 
+const slackNotifier = z.object({
+  /** Incoming-webhook URL the request message is posted to. */
+  webhook_url: z.url(),
+  /** Signing secret of the Slack app whose interactivity URL is <gateway http>/api/slack/interactivity. */
+  signing_secret: z.string().min(1),
+  /** Slack user id → the identity that decides when they press a button. */
+  users: z.record(z.string().regex(/^[UW][A-Z0-9]+$/), z.object({ sub: z.string().min(1), groups: groupList.default([]) }).strict()).default({}),
+}).strict();
+
+const approvals = z.object({
+  /** Where approval requests are sent; the CLI and the admin API always work. */
+  notify: z.array(z.object({
+    webhook: webhookTarget.optional(),
+    slack: slackNotifier.optional(),
+  }).strict().refine((n) => [n.webhook, n.slack].filter(Boolean).length === 1, { message: "expected exactly one of: webhook, slack" })).default([]),
+}).strict();
+
 const audit = z.object({
   /** A signed checkpoint after this many records... */
   checkpoint_every: z.number().int().positive().default(1000),
@@ -190,6 +222,7 @@ export const configSchema = z.object({
   connections: z.array(connection).default([]),
   rules: z.array(rule).default([]),
   masking: z.array(maskingRule).default([]),
+  approvals: approvals.default({ notify: [] }),
   audit: audit.default({ checkpoint_every: 1000, checkpoint_interval: 60_000, anchors: {}, sinks: [] }),
   recording: recording.default({ enabled: true, max_result_bytes: 1024 * 1024, max_session_bytes: 64 * 1024 * 1024 }),
 }).strict().superRefine((cfg, ctx) => {
@@ -210,8 +243,11 @@ export const configSchema = z.object({
       // A misspelt connection would make the rule silently apply to nothing.
       if (!connectionNames.has(c)) ctx.addIssue({ code: "custom", path: ["rules", i, "connections", j], message: `no connection named "${c}"` });
     });
-    if (r.action === "approve") {
-      ctx.addIssue({ code: "custom", path: ["rules", i, "action"], message: "approve is not available in this version (use deny until approvals land)" });
+    if (r.action === "approve" && !r.approvers) {
+      ctx.addIssue({ code: "custom", path: ["rules", i, "approvers"], message: "expected the groups that may approve (action: approve)" });
+    }
+    if (r.action !== "approve" && r.approvers) {
+      ctx.addIssue({ code: "custom", path: ["rules", i, "approvers"], message: "only rules with action: approve take approvers" });
     }
   });
   cfg.masking.forEach((m, i) => m.connections?.forEach((c, j) => {
@@ -237,3 +273,5 @@ export type MaskingRuleConfig = z.infer<typeof maskingRule>;
 export type AuditConfig = z.infer<typeof audit>;
 export type AuditSinkConfig = z.infer<typeof auditSink>;
 export type WebhookTarget = z.infer<typeof webhookTarget>;
+export type ApprovalsConfig = z.infer<typeof approvals>;
+export type SlackNotifierConfig = z.infer<typeof slackNotifier>;

@@ -4,6 +4,7 @@ import type { LoadedConfig } from "../config/load.js";
 import type { TokenVerifier } from "../identity/principal.js";
 import type { PolicyEngine } from "../policy/engine.js";
 import type { ClassificationCache } from "../policy/sql/cache.js";
+import type { ApprovalGate } from "./approval-gate.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { SessionManager } from "./sessions.js";
@@ -17,6 +18,8 @@ export interface GatewayContext {
   /** Shared classification cache of SQL text (pure results, safe to share across sessions). */
   sqlCache: ClassificationCache;
   sessions: SessionManager;
+  /** Operations that need a human's yes go through here. */
+  approvals: ApprovalGate;
   metrics: GatewayMetrics;
   logger: Logger;
   /** Per-deployment key of the masking `hash` strategy (data_dir/masking.key). */

@@ -15,6 +15,7 @@ import type { MessageEvent, ResultEvent } from "../recording/events.js";
 import { ResultCapture } from "../recording/result-capture.js";
 import { type RecordingCaps, SessionRecorder } from "../recording/recorder.js";
 import type { Protocol, SessionRecord, SessionStats } from "../store/store.js";
+import type { AuditEntry } from "../audit/chain.js";
 import type { Journal } from "./journal.js";
 
 /** One policy decision about one operation of a session: what recording and audit will store. */
@@ -74,6 +75,8 @@ export class Session {
   readonly stats: SessionStats = { operations: 0, denied: 0, rows: 0, bytes: 0 };
   /** Absent when recording is off. */
   readonly recorder?: SessionRecorder;
+  /** The approval an operation of this session is held on, if any. */
+  heldApproval?: string;
   private closed = false;
 
   constructor(
@@ -113,7 +116,8 @@ export class Session {
   decided(input: DecisionInput): OperationTicket {
     const at = new Date();
     this.manager.emit("decision", { ...input, session: this.id, at } satisfies DecisionEvent, this);
-    if (input.phase === "prepare" && input.action === "allow") return PREPARE_ONLY;
+    // Readying an operation is not running it: only a refusal at this point is an operation of its own.
+    if (input.phase === "prepare" && input.action !== "deny") return PREPARE_ONLY;
     const op = ++this.stats.operations;
     if (input.action === "deny") this.stats.denied++;
     const { type, summary, kinds, tables, functions } = input.operation;
@@ -121,6 +125,11 @@ export class Session {
     this.recorder?.record({ e: "op", ...detail });
     const durable = this.journal.append({ type: "decision", session: this.id, at, data: detail });
     return input.action === "allow" && durable ? { op, durable } : { op };
+  }
+
+  /** An audit record about this session; the promise resolves once it is committed (undefined: nothing to wait for). */
+  audit(entry: AuditEntry): Promise<void> | undefined {
+    return this.journal.append(entry);
   }
 
   /** A capture for the rows of one result; undefined when recording is off (count rows yourself). */

@@ -47,6 +47,30 @@ export interface SessionFilter {
   limit?: number;
 }
 
+export type ApprovalState = "pending" | "approved" | "denied" | "expired" | "cancelled";
+
+/** An approval as stored; the domain type lives in approvals/. */
+export interface ApprovalRow {
+  id: string;
+  state: ApprovalState;
+  createdAt: number;
+  expiresAt: number;
+  /** JSON of everything else. */
+  body: string;
+}
+
+export interface GrantRow {
+  id: string;
+  approval: string;
+  sub: string;
+  iss: string;
+  connection: string;
+  kind: "once" | "window";
+  key: string;
+  usesLeft: number | null;
+  expiresAt: number;
+}
+
 /** One audit record as stored: `data` is the canonical JSON the hash covers. */
 export interface AuditRow {
   seq: number;
@@ -117,6 +141,16 @@ export interface Store {
   endAbandonedSessions(at: Date, reason: string): string[];
   sinkCursor(name: string): number;
   setSinkCursor(name: string, seq: number): void;
+  saveApproval(row: ApprovalRow): void;
+  getApproval(id: string): ApprovalRow | undefined;
+  /** Newest first. */
+  listApprovals(filter?: { state?: ApprovalState; limit?: number }): ApprovalRow[];
+  createGrant(grant: GrantRow): void;
+  /**
+   * Uses a grant for this identity, connection and operation: a single-use grant matching `onceKey`
+   * (spent atomically) or a window grant matching `windowKey`; undefined when none is valid at `now`.
+   */
+  useGrant(q: { sub: string; iss: string; connection: string; onceKey: string; windowKey: string; now: number }): GrantRow | undefined;
   /** Caps the store's size; writes past it fail with E_STORE (disk full), as if the disk were full. */
   setSizeLimit(bytes: number | undefined): void;
   close(): void;

@@ -21,7 +21,8 @@ import { lexerSettingSafe } from "../../policy/sql/lexer-settings.js";
 import { parseSearchPath } from "../../policy/sql/search-path.js";
 import { MaskingRegistry } from "./masking-registry.js";
 import { maskingStage } from "./masking-stage.js";
-import { policyStage } from "./policy-stage.js";
+import { CLIENT_CANCEL, policyStage } from "./policy-stage.js";
+import type { ApprovalMode } from "../../core/approval-gate.js";
 import { recordingStage } from "./recording-stage.js";
 import { parseStartupOptions } from "./startup-options.js";
 import { cancelUpstream, loginUpstream, type UpstreamSession } from "./upstream.js";
@@ -37,11 +38,16 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export interface ListenAddress { host: string; port: number }
 
 /** Builds the per-session message stages; later issues add masking, recording here. */
-export type StageFactory = (session: Session, connection: PostgresConnection, upstream: UpstreamSession) => MessageStage[];
+export type StageFactory = (session: Session, connection: PostgresConnection, upstream: UpstreamSession, agent: AgentPreferences) => MessageStage[];
+
+/** What the agent asked of the gateway in its startup options (`-c portcullis.*`). */
+export interface AgentPreferences {
+  approvalMode: ApprovalMode;
+}
 
 /** Recording where it is on, policy on every session, masking where the connection has rules; nearest the agent first. */
 function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFactory {
-  return (session, connection, upstream) => {
+  return (session, connection, upstream, agent) => {
     // Nearest the agent: it records what the agent receives (masked, refusals rewritten).
     const recording = session.recorder ? recordingStage(session) : undefined;
     const stages: MessageStage[] = [policyStage({
@@ -52,6 +58,8 @@ function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFact
       initialSearchPath: upstream.searchPath !== undefined ? parseSearchPath(upstream.searchPath) : "unknown",
       targetUser: connection.credentials.username,
       ...(recording ? { onOperation: recording.onOperation } : {}),
+      approvals: ctx.approvals,
+      approvalMode: agent.approvalMode,
     })];
     if (recording) stages.unshift(recording);
     const m = masking.get(ctx.config(), connection);
@@ -226,6 +234,10 @@ class FrontendConnection {
     // The agent may have left while its token was being verified: open nothing for it.
     if (this.ended) return;
     const options = parseStartupOptions(clientParams.get("options"));
+    const approvalMode = options.gateway.get("approval") ?? "hold";
+    if (approvalMode !== "hold" && approvalMode !== "defer") {
+      throw new PortcullisError("E_PROTOCOL", `portcullis.approval must be hold or defer, not "${approvalMode.slice(0, 32)}"`);
+    }
     const forward = new Map<string, string>();
     for (const [k, v] of clientParams) if (!RESERVED_PARAMS.has(k) && k !== "options") forward.set(k, v);
     if (options.forward) forward.set("options", options.forward);
@@ -271,7 +283,10 @@ class FrontendConnection {
       throw new PortcullisError("E_UPSTREAM_AUTH", `the target session has ${unsafe[0]}=${unsafe[1]}, which the gateway cannot read SQL under`);
     }
     this.upstream = upstream;
-    const key = this.cancelKeys.issue({ cancel: () => cancelUpstream(connection, upstream.backendKey) });
+    // A cancel while a statement is held for approval cancels the approval; otherwise it goes to the target.
+    const key = this.cancelKeys.issue({
+      cancel: () => (this.ctx.approvals.cancelHeld(session, CLIENT_CANCEL) ? Promise.resolve() : cancelUpstream(connection, upstream.backendKey)),
+    });
     this.cancelProcessId = key.processId;
 
     const hello: Buffer[] = [encode.authentication(AUTH.Ok)];
@@ -280,10 +295,10 @@ class FrontendConnection {
     this.socket.write(Buffer.concat(hello));
 
     this.armExpiry(principal);
-    this.relay(session, connection, upstream);
+    this.relay(session, connection, upstream, { approvalMode });
   }
 
-  private relay(session: Session, connection: PostgresConnection, upstream: UpstreamSession): void {
+  private relay(session: Session, connection: PostgresConnection, upstream: UpstreamSession, agent: AgentPreferences): void {
     // The agent's Terminate makes the target close first; the session still ended by the agent's choice.
     const watchTerminate: MessageStage = { fromClient: () => { this.clientTerminated = true; return undefined; }, clientTypes: [MSG.Terminate] };
     // Should a lexer setting change anyway (a function's SET clause, ALTER ... SET then RESET ALL), end the session.
@@ -298,7 +313,7 @@ class FrontendConnection {
       },
       serverTypes: [MSG.ParameterStatus],
     };
-    const stages = [watchSettings, ...this.stages(session, connection, upstream), watchTerminate];
+    const stages = [watchSettings, ...this.stages(session, connection, upstream, agent), watchTerminate];
     const max = this.ctx.config().gateway.max_message_size;
     const client = this.socket;
     const server = upstream.socket;
@@ -397,6 +412,7 @@ class FrontendConnection {
     else this.upstream?.socket.end();
     if (reason === "upstream_closed") this.socket.end();
     if (this.session) {
+      this.ctx.approvals.cancelHeld(this.session, "the session ended");
       this.ctx.metrics.sessionsActive.dec({ protocol: "postgres", connection: this.session.record.connection });
       this.session.close(reason);
       this.ctx.logger.info({ session: this.session.id, reason }, "postgres session closed");

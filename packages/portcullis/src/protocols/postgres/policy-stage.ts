@@ -8,7 +8,9 @@
  * never reaches the target.
  */
 import { randomBytes } from "node:crypto";
+import type { ApprovalGate, ApprovalMode } from "../../core/approval-gate.js";
 import type { OperationTicket, Session } from "../../core/sessions.js";
+import { sqlOperationKeys } from "../../approvals/keys.js";
 import type { Decision } from "../../policy/decision.js";
 import type { PolicyEngine } from "../../policy/engine.js";
 import type { ClassificationCache } from "../../policy/sql/cache.js";
@@ -35,6 +37,10 @@ export interface PolicyStageDeps {
    * stage pairs results with operations this way.
    */
   onOperation?: (op: number, extended: boolean) => void;
+  /** Operations a rule sends for approval go here; absent: they are refused like a denial. */
+  approvals?: ApprovalGate;
+  /** hold (default) or defer, from `-c portcullis.approval=defer` in the startup options. */
+  approvalMode?: ApprovalMode;
 }
 
 interface Refusal {
@@ -44,10 +50,14 @@ interface Refusal {
   segment: number;
 }
 
-/** What a prepared statement or portal would run, and its literal-free text for the audit. */
+/** What a prepared statement or portal would run, its literal-free text for the audit, and what binds an approval to it. */
 interface Prepared {
   infos: StatementInfo[];
   summary?: string;
+  /** The exact text (an approval is bound to it). */
+  text?: string;
+  /** A portal's parameter values and formats, as bound (an approval is bound to them too). */
+  params?: Buffer;
 }
 
 const unknownName = (what: "statement" | "portal", name: string): Decision => ({
@@ -57,6 +67,9 @@ const unknownName = (what: "statement" | "portal", name: string): Decision => ({
 });
 
 const UNKNOWN_CALL: StatementInfo[] = [{ kinds: ["unknown"], actions: [{ kind: "unknown" }], tables: [], functions: [], error: "fast-path function call" }];
+
+/** The reason an approval carries when the client's cancel request ended the wait. */
+export const CLIENT_CANCEL = "cancelled by the client";
 
 /** Fail closed: an operation whose audit record cannot be written does not run. */
 const AUDIT_UNAVAILABLE = { sqlstate: "PX005", message: "portcullis: audit log unavailable; operation refused (fail closed)" };
@@ -110,11 +123,14 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
     });
   };
 
-  /** Replaces a refused message with one that fails at the target, and remembers to rewrite that failure. */
-  const refuseWith = (sqlstate: string, message: string, detail: string | undefined, extended: boolean): Verdict => {
+  /**
+   * Replaces a refused message with one that fails at the target, and remembers to rewrite that
+   * failure. `segment` is the refused message's segment, when the refusal comes after a wait.
+   */
+  const refuseWith = (sqlstate: string, message: string, detail: string | undefined, extended: boolean, segment = objects.sent): Verdict => {
     const nonce = `portcullis_denied_${randomBytes(8).toString("hex")}`;
     const error = pgError({ severity: "ERROR", code: sqlstate, message, ...(detail ? { detail } : {}) });
-    refusals.push({ nonce: Buffer.from(nonce), error, segment: objects.sent });
+    refusals.push({ nonce: Buffer.from(nonce), error, segment });
     return { forward: [extended ? encode.parse("", nonce) : encode.query(nonce)] };
   };
 
@@ -135,24 +151,52 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
    * (session-state tracking must not count what never ran); if the record cannot be written,
    * the operation is refused with PX005 instead.
    */
-  const whenDurable = (ticket: OperationTicket, extended: boolean, commit?: () => void): Verdict | undefined | Promise<Verdict | undefined> => {
+  const whenDurable = (ticket: OperationTicket, extended: boolean, commit?: () => void, heldSegment?: number): Verdict | undefined | Promise<Verdict | undefined> => {
     if (!ticket.durable) {
       commit?.();
       return undefined;
     }
     // The segment is read now: by the time the commit settles, later frames may have moved it.
-    const segment = objects.sent;
+    const segment = heldSegment ?? objects.sent;
     return ticket.durable.then(
       () => {
         commit?.();
         return undefined;
       },
-      () => {
-        const v = refuseWith(AUDIT_UNAVAILABLE.sqlstate, AUDIT_UNAVAILABLE.message, undefined, extended);
-        refusals.at(-1)!.segment = segment;
-        return v;
-      },
+      () => refuseWith(AUDIT_UNAVAILABLE.sqlstate, AUDIT_UNAVAILABLE.message, undefined, extended, segment),
     );
+  };
+
+  /**
+   * An operation a rule sends for approval: it runs on a grant the requester holds; otherwise it is
+   * deferred (PX001 with the approval id) or held until decided (then it runs, or fails with PX002).
+   */
+  const approve = (decision: Decision, p: Prepared, ticket: OperationTicket, extended: boolean, commit: () => void): Verdict | undefined | Promise<Verdict | undefined> => {
+    const gate = deps.approvals;
+    if (!gate || p.text === undefined) return refuse(decision, "42501", extended);
+    const resolved = p.infos;
+    const outcome = gate.evaluate({
+      session,
+      connection,
+      rule: decision.rule!,
+      operation: { type: "sql", text: p.text, kinds: [...new Set(resolved.flatMap((s) => s.kinds))], tables: [...new Set(resolved.flatMap((s) => s.tables))] },
+      keys: sqlOperationKeys(p.text, p.params),
+      mode: deps.approvalMode ?? "hold",
+    });
+    if (outcome.kind === "run") return whenDurable({ op: ticket.op, ...(outcome.durable ? { durable: outcome.durable } : {}) }, extended, commit);
+    const id = outcome.approval.id;
+    if (outcome.kind === "defer") {
+      return refuseWith("PX001", `portcullis: approval required by rule ${decision.rule}: approval id ${id}`, `approval_id: ${id}`, extended);
+    }
+    const segment = objects.sent;
+    return outcome.settled.then((r) => {
+      if (r.kind === "run") return whenDurable({ op: ticket.op, ...(r.durable ? { durable: r.durable } : {}) }, extended, commit, segment);
+      const a = r.approval;
+      if (a.state === "cancelled" && a.reason === CLIENT_CANCEL) {
+        return refuseWith("57014", `portcullis: canceling statement due to user request (approval ${id} cancelled)`, `approval_id: ${id}`, extended, segment);
+      }
+      return refuseWith("PX002", `portcullis: approval ${id} ${a.state}${a.reason ? `: ${a.reason}` : ""}`, `approval_id: ${id}`, extended, segment);
+    });
   };
 
   const fromClient = (frame: Frame): Verdict | undefined | Promise<Verdict | undefined> => {
@@ -165,17 +209,19 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
     switch (frame.type) {
       case MSG.Query: {
         const sql = decodeQuery(frame);
-        const prepared = { infos: deps.cache.classify(sql), summary: deps.cache.normalize(sql) };
+        const prepared = { infos: deps.cache.classify(sql), summary: deps.cache.normalize(sql), text: sql };
         const { decision, ticket } = judge(prepared, "execute");
         deps.onOperation?.(ticket.op, false);
+        if (decision.action === "approve") return approve(decision, prepared, ticket, false, () => track(prepared.infos));
         if (decision.action !== "allow") return refuse(decision, "42501", false);
         return whenDurable(ticket, false, () => track(prepared.infos));
       }
       case MSG.Parse: {
         const { name, query } = decodeParse(frame);
-        const prepared = { infos: deps.cache.classify(query), summary: deps.cache.normalize(query) };
+        const prepared = { infos: deps.cache.classify(query), summary: deps.cache.normalize(query), text: query };
         const { decision, ticket } = judge(prepared, "prepare");
-        if (decision.action !== "allow") {
+        // A statement that needs approval may be prepared: it is its Execute that waits.
+        if (decision.action === "deny") {
           deps.onOperation?.(ticket.op, true);
           return refuse(decision, "42501", true);
         }
@@ -186,7 +232,9 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
         const { portal, statement } = decodeBind(frame);
         const prepared = statements.get(statement);
         if (!prepared) return refuseUnknown("statement", statement, "26000");
-        portals.set(portal, prepared);
+        // Everything after the two names: parameter formats, values, result formats.
+        const params = frame.raw.subarray(5 + Buffer.byteLength(portal) + 1 + Buffer.byteLength(statement) + 1);
+        portals.set(portal, { ...prepared, params: Buffer.from(params) });
         return undefined;
       }
       case MSG.Execute: {
@@ -196,6 +244,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
         // Judged again by what it is now: the policy may have changed since Parse.
         const { decision, ticket } = judge(prepared, "execute");
         deps.onOperation?.(ticket.op, true);
+        if (decision.action === "approve") return approve(decision, prepared, ticket, true, () => track(prepared.infos));
         if (decision.action !== "allow") return refuse(decision, "42501", true);
         return whenDurable(ticket, true, () => track(prepared.infos));
       }

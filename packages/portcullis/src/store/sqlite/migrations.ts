@@ -75,5 +75,32 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX sessions_ended_at ON sessions (ended_at);
     `,
   },
+  {
+    version: 3,
+    name: "approvals and grants",
+    sql: `
+      CREATE TABLE approvals (
+        id         TEXT PRIMARY KEY,
+        state      TEXT NOT NULL,            -- pending | approved | denied | expired | cancelled
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        body       TEXT NOT NULL             -- JSON: requester, operation, rule, votes...
+      );
+      CREATE INDEX approvals_state ON approvals (state, expires_at);
+      -- What an approval lets run: single-use and bound to an identity, a connection and the exact
+      -- operation (kind once), or the operation's shape for a while (kind window).
+      CREATE TABLE grants (
+        id         TEXT PRIMARY KEY,
+        approval   TEXT NOT NULL REFERENCES approvals (id),
+        sub        TEXT NOT NULL,
+        iss        TEXT NOT NULL,
+        connection TEXT NOT NULL,
+        kind       TEXT NOT NULL,            -- once | window
+        key        TEXT NOT NULL,            -- once: hash of the exact operation; window: its fingerprint
+        uses_left  INTEGER,                  -- once: 1, then 0; window: NULL
+        expires_at INTEGER NOT NULL
+      );
+      CREATE INDEX grants_lookup ON grants (sub, connection, key);
+    `,
+  },
 ];
-

@@ -11,6 +11,7 @@ import type { Database, Statement } from "better-sqlite3";
 import { PortcullisError, isPortcullisError } from "../../errors.js";
 import type { RunContext } from "../../identity/principal.js";
 import type {
+  ApprovalRow, ApprovalState, GrantRow,
   AuditRow, CheckpointRow, JournalBatch, Protocol, RecordingChunk, SessionEnd, SessionFilter, SessionRecord, SessionStats, Store,
 } from "../store.js";
 import { applyMigrations, schemaVersion } from "./migrate.js";
@@ -50,6 +51,30 @@ interface CheckpointDbRow {
   at: number;
   key_id: string;
   signature: string;
+}
+
+interface DbApproval {
+  id: string;
+  state: ApprovalState;
+  created_at: number;
+  expires_at: number;
+  body: string;
+}
+
+interface DbGrant {
+  id: string;
+  approval: string;
+  sub: string;
+  iss: string;
+  connection: string;
+  kind: "once" | "window";
+  key: string;
+  uses_left: number | null;
+  expires_at: number;
+}
+
+function fromDbApproval(r: DbApproval | undefined): ApprovalRow | undefined {
+  return r ? { id: r.id, state: r.state, createdAt: r.created_at, expiresAt: r.expires_at, body: r.body } : undefined;
 }
 
 /** SQLite's largest page count: "no limit". */
@@ -253,6 +278,44 @@ export class SqliteStore implements Store {
     guard("write sink cursor", () =>
       this.db.prepare("INSERT INTO audit_sink_cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq")
         .run(name, seq));
+  }
+
+  saveApproval(row: ApprovalRow): void {
+    guard("save approval", () => this.db.prepare(`
+      INSERT INTO approvals (id, state, created_at, expires_at, body) VALUES (@id, @state, @createdAt, @expiresAt, @body)
+      ON CONFLICT (id) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at, body = excluded.body`).run(row));
+  }
+
+  getApproval(id: string): ApprovalRow | undefined {
+    return fromDbApproval(guard("read approval", () => this.db.prepare<[string], DbApproval>("SELECT * FROM approvals WHERE id = ?").get(id)));
+  }
+
+  listApprovals(filter: { state?: ApprovalState; limit?: number } = {}): ApprovalRow[] {
+    const limit = normaliseLimit(filter.limit);
+    const rows = guard("list approvals", () => (filter.state
+      ? this.db.prepare<[string, number], DbApproval>("SELECT * FROM approvals WHERE state = ? ORDER BY created_at DESC, rowid DESC LIMIT ?").all(filter.state, limit)
+      : this.db.prepare<[number], DbApproval>("SELECT * FROM approvals ORDER BY created_at DESC, rowid DESC LIMIT ?").all(limit)));
+    return rows.map((r) => fromDbApproval(r)!);
+  }
+
+  createGrant(g: GrantRow): void {
+    guard("create grant", () => this.db.prepare(`
+      INSERT INTO grants (id, approval, sub, iss, connection, kind, key, uses_left, expires_at)
+      VALUES (@id, @approval, @sub, @iss, @connection, @kind, @key, @usesLeft, @expiresAt)`).run(g));
+  }
+
+  useGrant(q: { sub: string; iss: string; connection: string; onceKey: string; windowKey: string; now: number }): GrantRow | undefined {
+    return guard("use grant", () => this.db.transaction(() => {
+      const row = this.db.prepare<[Params], DbGrant>(`
+        SELECT * FROM grants
+        WHERE sub = @sub AND iss = @iss AND connection = @connection AND expires_at > @now
+          AND ((kind = 'once' AND key = @once AND uses_left > 0) OR (kind = 'window' AND key = @window))
+        ORDER BY kind = 'once' DESC, expires_at LIMIT 1`).get({ sub: q.sub, iss: q.iss, connection: q.connection, now: q.now, once: q.onceKey, window: q.windowKey });
+      if (!row) return undefined;
+      // Spent inside the same transaction: two sessions retrying at once cannot both use it.
+      if (row.kind === "once") this.db.prepare("UPDATE grants SET uses_left = uses_left - 1 WHERE id = ?").run(row.id);
+      return { id: row.id, approval: row.approval, sub: row.sub, iss: row.iss, connection: row.connection, kind: row.kind, key: row.key, usesLeft: row.uses_left, expiresAt: row.expires_at };
+    }).immediate());
   }
 
   setSizeLimit(bytes: number | undefined): void {

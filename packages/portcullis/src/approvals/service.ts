@@ -1,0 +1,215 @@
+/**
+ * Approvals: requests, decisions, waits and grants. State lives in the store (a pending approval
+ * survives a restart); waiters live in memory (a held statement does not). Every step is an audit
+ * record.
+ *
+ * Binding rules, enforced here and nowhere else:
+ *  - the requester can never approve or deny their own request, whatever groups they are in;
+ *  - each approver counts once (N of M means N different people);
+ *  - only members of the rule's approver groups (or the configured admins) may decide;
+ *  - a grant is spent by the requester's identity, on the same connection, for the same operation.
+ */
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import type { AuditEntry } from "../audit/chain.js";
+import type { RuleConfig } from "../config/schema.js";
+import type { Logger } from "../core/logger.js";
+import { PortcullisError } from "../errors.js";
+import { type Principal, memberOf } from "../identity/principal.js";
+import type { ApprovalState, GrantRow, Store } from "../store/store.js";
+import { type Approval, type ApprovalOperation, fromRow, toRow } from "./approval.js";
+
+export interface ApprovalRequest {
+  principal: Principal;
+  session: string;
+  connection: string;
+  rule: Pick<RuleConfig, "name" | "approvers" | "min_approvals" | "expires_after" | "grant">;
+  operation: ApprovalOperation;
+  onceKey: string;
+  windowKey: string;
+  mode: "hold" | "defer";
+}
+
+export interface ApprovalServiceOptions {
+  store: Store;
+  audit: (entry: AuditEntry) => void;
+  logger: Logger;
+  /** Groups that may decide any approval (identity.admins), read when a decision arrives. */
+  admins: () => readonly string[];
+  /** How often pending approvals are checked for expiry. */
+  sweepMs?: number;
+}
+
+type Waiter = (a: Approval) => void;
+
+export class ApprovalService extends EventEmitter {
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly o: ApprovalServiceOptions) {
+    super();
+    this.sweeper = setInterval(() => this.sweep(), o.sweepMs ?? 1000);
+    this.sweeper.unref();
+  }
+
+  /** At start: held requests died with the previous process; deferred ones live on. */
+  recover(): number {
+    let n = 0;
+    for (const a of this.list({ state: "pending" })) {
+      if (a.mode === "hold") {
+        this.finish(a, "cancelled", "the gateway restarted while the operation was held");
+        n++;
+      }
+    }
+    return n;
+  }
+
+  request(req: ApprovalRequest): Approval {
+    const now = new Date();
+    const a: Approval = {
+      id: randomUUID(),
+      state: "pending",
+      createdAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + req.rule.expires_after).toISOString(),
+      requester: { sub: req.principal.sub, groups: [...req.principal.groups], iss: req.principal.iss },
+      session: req.session,
+      connection: req.connection,
+      run: { ...req.principal.run },
+      rule: req.rule.name,
+      approvers: [...(req.rule.approvers ?? [])],
+      minApprovals: req.rule.min_approvals,
+      grant: req.rule.grant,
+      mode: req.mode,
+      operation: req.operation,
+      onceKey: req.onceKey,
+      windowKey: req.windowKey,
+      votes: [],
+    };
+    this.o.store.saveApproval(toRow(a));
+    this.o.audit({
+      type: "approval_requested", session: a.session,
+      data: { approval: a.id, rule: a.rule, connection: a.connection, sub: a.requester.sub, mode: a.mode, operation: a.operation, approvers: a.approvers, min_approvals: a.minApprovals },
+    });
+    this.o.logger.info({ approval: a.id, rule: a.rule, sub: a.requester.sub, connection: a.connection, mode: a.mode }, "approval requested");
+    this.emit("requested", a);
+    return a;
+  }
+
+  get(id: string): Approval | undefined {
+    const row = this.o.store.getApproval(id);
+    return row ? this.expireIfDue(fromRow(row)) : undefined;
+  }
+
+  list(filter: { state?: ApprovalState; limit?: number } = {}): Approval[] {
+    return this.o.store.listApprovals(filter).map(fromRow);
+  }
+
+  /** Records one person's decision; the approval closes when enough approve, or as soon as one denies. */
+  decide(id: string, approver: Principal, decision: "approve" | "deny", reason?: string): Approval {
+    const a = this.get(id);
+    if (!a) throw new PortcullisError("E_APPROVAL_NOT_FOUND", `no approval ${id}`);
+    if (a.state !== "pending") throw new PortcullisError("E_APPROVAL_CLOSED", `approval ${id} is already ${a.state}`);
+    // By subject alone, across issuers: stricter than sub+iss, and a person is one vote however they log in.
+    if (approver.sub === a.requester.sub) {
+      throw new PortcullisError("E_APPROVAL_FORBIDDEN", "the requester cannot decide their own approval");
+    }
+    if (!memberOf(approver, a.approvers) && !memberOf(approver, this.o.admins())) {
+      throw new PortcullisError("E_APPROVAL_FORBIDDEN", `only members of ${a.approvers.join(", ")} may decide approval ${id}`);
+    }
+    if (a.votes.some((v) => v.sub === approver.sub)) {
+      throw new PortcullisError("E_APPROVAL_FORBIDDEN", `${approver.sub} has already decided approval ${id}; another approver is needed`);
+    }
+    a.votes.push({ sub: approver.sub, iss: approver.iss, decision, ...(reason ? { reason } : {}), at: new Date().toISOString() });
+    this.o.audit({ type: "approval_vote", session: a.session, data: { approval: a.id, by: approver.sub, iss: approver.iss, decision, reason } });
+    const approvals = a.votes.filter((v) => v.decision === "approve").length;
+    if (decision === "deny") return this.finish(a, "denied", reason ?? `denied by ${approver.sub}`);
+    if (approvals >= a.minApprovals) return this.finish(a, "approved", undefined);
+    this.o.store.saveApproval(toRow(a));
+    return a;
+  }
+
+  /** Cancels a pending approval (the client cancelled, the session ended); no-op otherwise. */
+  cancel(id: string, reason: string): void {
+    const a = this.get(id);
+    if (a?.state === "pending") this.finish(a, "cancelled", reason);
+  }
+
+  /**
+   * Resolves with the approval once it is no longer pending; after `timeoutMs` a still pending
+   * approval expires (the hold timeout).
+   */
+  wait(id: string, timeoutMs: number): Promise<Approval> {
+    const current = this.get(id);
+    if (!current || current.state !== "pending") {
+      return current ? Promise.resolve(current) : Promise.reject(new PortcullisError("E_APPROVAL_NOT_FOUND", `no approval ${id}`));
+    }
+    return new Promise<Approval>((resolve) => {
+      const timer = setTimeout(() => {
+        const a = this.get(id);
+        if (a?.state === "pending") this.finish(a, "expired", "hold timeout");
+      }, timeoutMs);
+      timer.unref();
+      const waiter: Waiter = (a) => {
+        clearTimeout(timer);
+        resolve(a);
+      };
+      let set = this.waiters.get(id);
+      if (!set) this.waiters.set(id, (set = new Set()));
+      set.add(waiter);
+    });
+  }
+
+  /** Spends a grant matching this identity, connection and operation, if there is one (the caller audits the use). */
+  useGrant(principal: Principal, connection: string, onceKey: string, windowKey: string): GrantRow | undefined {
+    return this.o.store.useGrant({ sub: principal.sub, iss: principal.iss, connection, onceKey, windowKey, now: Date.now() });
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+  }
+
+  private finish(a: Approval, state: Exclude<ApprovalState, "pending">, reason: string | undefined): Approval {
+    a.state = state;
+    a.decidedAt = new Date().toISOString();
+    if (reason) a.reason = reason;
+    this.o.store.saveApproval(toRow(a));
+    if (state === "approved") this.createGrant(a);
+    this.o.audit({ type: "approval_decided", session: a.session, data: { approval: a.id, state, reason, votes: a.votes.map((v) => ({ by: v.sub, decision: v.decision })) } });
+    this.o.logger.info({ approval: a.id, state, reason }, "approval decided");
+    this.emit("decided", a);
+    const set = this.waiters.get(a.id);
+    this.waiters.delete(a.id);
+    for (const w of set ?? []) w(a);
+    return a;
+  }
+
+  private createGrant(a: Approval): void {
+    const now = Date.now();
+    const once = a.grant.kind === "once";
+    this.o.store.createGrant({
+      id: randomUUID(),
+      approval: a.id,
+      sub: a.requester.sub,
+      iss: a.requester.iss,
+      connection: a.connection,
+      kind: a.grant.kind,
+      key: once ? a.onceKey : a.windowKey,
+      usesLeft: once ? 1 : null,
+      // A single-use grant waits for its retry as long as the request itself could have waited.
+      expiresAt: once ? now + (Date.parse(a.expiresAt) - Date.parse(a.createdAt)) : now + (a.grant as { ms: number }).ms,
+    });
+  }
+
+  private expireIfDue(a: Approval): Approval {
+    if (a.state === "pending" && Date.parse(a.expiresAt) <= Date.now()) return this.finish(a, "expired", "not decided in time");
+    return a;
+  }
+
+  private sweep(): void {
+    try {
+      for (const a of this.list({ state: "pending" })) this.expireIfDue(a);
+    } catch (err) {
+      this.o.logger.warn({ err: (err as Error).message }, "approval expiry sweep failed");
+    }
+  }
+}
