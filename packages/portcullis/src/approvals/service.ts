@@ -12,7 +12,7 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { AuditEntry } from "../audit/chain.js";
-import type { RuleConfig } from "../config/schema.js";
+import type { ApprovalSettings } from "../config/schema.js";
 import type { Logger } from "../core/logger.js";
 import { PortcullisError } from "../errors.js";
 import { type Principal, memberOf } from "../identity/principal.js";
@@ -23,7 +23,7 @@ export interface ApprovalRequest {
   principal: Principal;
   session: string;
   connection: string;
-  rule: Pick<RuleConfig, "name" | "approvers" | "min_approvals" | "expires_after" | "grant">;
+  rule: Omit<ApprovalSettings, "hold_timeout">;
   operation: ApprovalOperation;
   onceKey: string;
   windowKey: string;
@@ -76,7 +76,7 @@ export class ApprovalService extends EventEmitter {
       connection: req.connection,
       run: { ...req.principal.run },
       rule: req.rule.name,
-      approvers: [...(req.rule.approvers ?? [])],
+      approvers: [...req.rule.approvers],
       minApprovals: req.rule.min_approvals,
       grant: req.rule.grant,
       mode: req.mode,

@@ -120,19 +120,40 @@ const rule = z.object({
   /** approve: groups whose members may decide (the requester never can). */
   approvers: groupList.min(1).optional(),
   /** approve: distinct approvers needed. */
-  min_approvals: z.number().int().min(1).max(20).default(1),
+  min_approvals: z.number().int().min(1).max(20).optional(),
   /** approve, hold mode: how long the operation waits for a decision. */
-  hold_timeout: duration.default(60_000),
+  hold_timeout: duration.optional(),
   /** approve: how long a pending approval (and an unused single-use grant) lives. */
-  expires_after: duration.default(3_600_000),
+  expires_after: duration.optional(),
   /** approve: "once" (default: the exact operation, once) or "window 30m" (the same statement shape, for that long). */
   grant: z.string().regex(/^(once|window\s+\S+)$/, { message: 'expected "once" or "window <duration>", e.g. "window 30m"' })
     .refine((g) => g === "once" || parseDuration(g.replace(/^window\s+/, "")) !== undefined, { message: 'expected "once" or "window <duration>", e.g. "window 30m"' })
     .transform((g): Grant => (g === "once" ? { kind: "once" } : { kind: "window", ms: parseDuration(g.replace(/^window\s+/, ""))! }))
-    .default({ kind: "once" }),
+    .optional(),
 }).strict();
 
 export type Grant = { kind: "once" } | { kind: "window"; ms: number };
+
+/** An approve rule's settings with SPEC §2's defaults filled in. */
+export interface ApprovalSettings {
+  name: string;
+  approvers: string[];
+  min_approvals: number;
+  hold_timeout: number;
+  expires_after: number;
+  grant: Grant;
+}
+
+export function approvalSettings(r: RuleConfig): ApprovalSettings {
+  return {
+    name: r.name,
+    approvers: r.approvers ?? [],
+    min_approvals: r.min_approvals ?? 1,
+    hold_timeout: r.hold_timeout ?? 60_000,
+    expires_after: r.expires_after ?? 3_600_000,
+    grant: r.grant ?? { kind: "once" },
+  };
+}
 
 export const DETECTOR_NAMES = [
   "email", "credit_card", "us_ssn", "iban", "phone", "ipv4", "ipv6", "jwt", "aws_key", "private_key", "api_token",

@@ -7,7 +7,7 @@
 import type { ApprovalOperation, Approval } from "../approvals/approval.js";
 import type { ApprovalService } from "../approvals/service.js";
 import type { OperationKeys } from "../approvals/keys.js";
-import type { RuleConfig } from "../config/schema.js";
+import { type RuleConfig, approvalSettings } from "../config/schema.js";
 import type { Session } from "./sessions.js";
 
 export type ApprovalMode = "hold" | "defer";
@@ -45,9 +45,10 @@ export class ApprovalGate {
     const { session } = req;
     const granted = this.tryGrant(req);
     if (granted) return granted;
-    const rule = this.rules().find((r) => r.name === req.rule);
+    const found = this.rules().find((r) => r.name === req.rule);
     // The policy and the rules are replaced together on reload, so this cannot happen; if it does, fail closed.
-    if (!rule) throw new Error(`approval rule ${req.rule} is not in the configuration`);
+    if (!found) throw new Error(`approval rule ${req.rule} is not in the configuration`);
+    const rule = approvalSettings(found);
     const { text, ...op } = req.operation;
     const approval = this.service.request({
       principal: session.principal,
