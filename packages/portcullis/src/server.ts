@@ -154,7 +154,12 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
   const approvalService = new ApprovalService({ store, audit, logger, admins: () => config.identity.admins });
   const heldLost = approvalService.recover();
   if (heldLost > 0) logger.warn({ approvals: heldLost }, "approvals held by the previous run cancelled (their connections are gone)");
-  startNotifiers(approvalService, () => config, logger);
+  const addresses: Gateway["addresses"] = {};
+  startNotifiers(approvalService, () => config, logger, () => {
+    if (config.approvals.public_url) return config.approvals.public_url;
+    const http = addresses.http;
+    return http ? `http://${http.host.includes(":") ? `[${http.host}]` : http.host}:${http.port}` : "http://localhost";
+  });
   // What an approver is shown: the statement with every detector's matches redacted.
   const approverView = compileTextMasker(DETECTOR_NAMES, "redact", maskingKey);
   const approvals = new ApprovalGate(approvalService, () => config.rules, (text) => approverView.mask(text) ?? text);
@@ -172,7 +177,6 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
     serverTls: () => secureContext,
   };
 
-  const addresses: Gateway["addresses"] = {};
   const listeners: PostgresListener[] = [];
   let http: Awaited<ReturnType<typeof startHttpApi>> | undefined;
   try {

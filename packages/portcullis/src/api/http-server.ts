@@ -5,6 +5,7 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import type { GatewayContext } from "../core/context.js";
 import type { ApprovalService } from "../approvals/service.js";
+import { registerApprovalLinkRoutes } from "./approval-links.js";
 import { registerApprovalRoutes } from "./approvals.js";
 import { registerSlackRoutes } from "./slack.js";
 
@@ -29,6 +30,7 @@ export async function startHttpApi(ctx: GatewayContext, opts: HttpApiOptions): P
   });
   registerApprovalRoutes(app, ctx, opts.approvals);
   registerSlackRoutes(app, ctx, opts.approvals);
+  registerApprovalLinkRoutes(app, ctx, opts.approvals);
   await app.listen({ host: opts.host, port: opts.port });
   const addr = app.server.address();
   return { app, port: typeof addr === "object" && addr ? addr.port : opts.port };

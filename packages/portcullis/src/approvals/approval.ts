@@ -46,6 +46,8 @@ export interface Approval {
   onceKey: string;
   windowKey: string;
   votes: Vote[];
+  /** One-time decision links sent by e-mail: SHA-256 of each code, never the code itself. */
+  links?: { recipient: string; action: "approve" | "deny"; hash: string; used: boolean }[];
 }
 
 export function toRow(a: Approval): ApprovalRow {
@@ -58,7 +60,7 @@ export function fromRow(r: ApprovalRow): Approval {
 }
 
 /** What the admin API, CLI and notifiers show: no binding keys. */
-export function publicView(a: Approval): Omit<Approval, "onceKey" | "windowKey"> {
-  const { onceKey: _o, windowKey: _w, ...rest } = a;
+export function publicView(a: Approval): Omit<Approval, "onceKey" | "windowKey" | "links"> {
+  const { onceKey: _o, windowKey: _w, links: _l, ...rest } = a;
   return rest;
 }

@@ -9,7 +9,7 @@
  *  - only members of the rule's approver groups (or the configured admins) may decide;
  *  - a grant is spent by the requester's identity, on the same connection, for the same operation.
  */
-import { randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { AuditEntry } from "../audit/chain.js";
 import type { ApprovalSettings } from "../config/schema.js";
@@ -128,6 +128,42 @@ export class ApprovalService extends EventEmitter {
     return a;
   }
 
+  /** One-time approve and deny codes per recipient, for e-mail links; only their hashes are kept. */
+  issueLinks(id: string, recipients: readonly string[]): Map<string, { approve: string; deny: string }> {
+    const a = this.get(id);
+    const out = new Map<string, { approve: string; deny: string }>();
+    if (!a) return out;
+    a.links ??= [];
+    for (const recipient of recipients) {
+      const codes = { approve: randomBytes(24).toString("base64url"), deny: randomBytes(24).toString("base64url") };
+      for (const action of ["approve", "deny"] as const) a.links.push({ recipient, action, hash: sha256(codes[action]), used: false });
+      out.set(recipient, codes);
+    }
+    this.o.store.saveApproval(toRow(a));
+    return out;
+  }
+
+  /** Whether `code` is an unused link for this approval and action (it is not spent here). */
+  linkValid(id: string, action: "approve" | "deny", code: string): boolean {
+    const h = sha256(code);
+    return this.get(id)?.links?.some((l) => l.action === action && !l.used && l.hash === h) ?? false;
+  }
+
+  /**
+   * Decides through an e-mail link: the code must be unused, and the approver, who authenticated
+   * separately, is held to the same rules as anywhere else. Both links of that recipient are spent.
+   */
+  decideByLink(id: string, action: "approve" | "deny", code: string, approver: Principal): Approval {
+    if (!this.linkValid(id, action, code)) throw new PortcullisError("E_APPROVAL_FORBIDDEN", "this link is not valid or was already used");
+    const decided = this.decide(id, approver, action, `via e-mail link by ${approver.sub}`);
+    const h = sha256(code);
+    const latest = this.get(id)!;
+    const recipient = latest.links?.find((l) => l.hash === h)?.recipient;
+    for (const l of latest.links ?? []) if (l.recipient === recipient) l.used = true;
+    this.o.store.saveApproval(toRow(latest));
+    return { ...decided, links: latest.links ?? [] };
+  }
+
   /** Cancels a pending approval (the client cancelled, the session ended); no-op otherwise. */
   cancel(id: string, reason: string): void {
     const a = this.get(id);
@@ -212,4 +248,8 @@ export class ApprovalService extends EventEmitter {
       this.o.logger.warn({ err: (err as Error).message }, "approval expiry sweep failed");
     }
   }
+}
+
+function sha256(s: string): string {
+  return createHash("sha256").update(s).digest("hex");
 }

@@ -203,12 +203,31 @@ const slackNotifier = z.object({
   users: z.record(z.string().regex(/^[UW][A-Z0-9]+$/), z.object({ sub: z.string().min(1), groups: groupList.default([]) }).strict()).default({}),
 }).strict();
 
+const emailNotifier = z.object({
+  smtp: z.object({
+    host: z.string().min(1),
+    port: port.default(587),
+    /** true: TLS from the first byte (port 465); false: STARTTLS when the server offers it. */
+    secure: z.boolean().default(false),
+    /** Refuse to send without STARTTLS (the links are one-time secrets). Turn off only for a local relay. */
+    require_tls: z.boolean().default(true),
+    user: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+  }).strict(),
+  from: z.string().min(3),
+  /** Each recipient gets their own one-time links. */
+  to: z.array(z.string().min(3)).min(1),
+}).strict();
+
 const approvals = z.object({
+  /** Base URL of the gateway's HTTP listener as approvers reach it (e-mail links); default: http://<gateway.http>. */
+  public_url: z.url().optional(),
   /** Where approval requests are sent; the CLI and the admin API always work. */
   notify: z.array(z.object({
     webhook: webhookTarget.optional(),
     slack: slackNotifier.optional(),
-  }).strict().refine((n) => [n.webhook, n.slack].filter(Boolean).length === 1, { message: "expected exactly one of: webhook, slack" })).default([]),
+    email: emailNotifier.optional(),
+  }).strict().refine((n) => [n.webhook, n.slack, n.email].filter(Boolean).length === 1, { message: "expected exactly one of: webhook, slack, email" })).default([]),
 }).strict();
 
 const audit = z.object({
@@ -296,3 +315,4 @@ export type AuditSinkConfig = z.infer<typeof auditSink>;
 export type WebhookTarget = z.infer<typeof webhookTarget>;
 export type ApprovalsConfig = z.infer<typeof approvals>;
 export type SlackNotifierConfig = z.infer<typeof slackNotifier>;
+export type EmailNotifierConfig = z.infer<typeof emailNotifier>;

@@ -12,6 +12,7 @@ import { createHmac } from "node:crypto";
 import { type Server, createServer } from "node:http";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
+import { SMTPServer } from "smtp-server";
 import postgres from "postgres";
 import type { Approval } from "../../src/approvals/approval.js";
 import { signBody } from "../../src/audit/webhook.js";
@@ -28,6 +29,8 @@ describe("approvals", () => {
   let gw: TestGateway;
   let direct: pg.Client;
   let hook: Server;
+  let smtp: SMTPServer;
+  const mails: string[] = [];
   const hooked: { body: Record<string, unknown>; signatureOk: boolean }[] = [];
   const url = () => `http://127.0.0.1:${gw.httpPort}`;
 
@@ -75,6 +78,17 @@ describe("approvals", () => {
       });
     });
     await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+    smtp = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ["STARTTLS"],
+      logger: false,
+      onData(stream, _session, done) {
+        let raw = "";
+        stream.on("data", (c: Buffer) => { raw += c.toString(); });
+        stream.on("end", () => { mails.push(raw); done(); });
+      },
+    });
+    await new Promise<void>((r) => smtp.listen(0, "127.0.0.1", r));
     gw = await startTestGateway({
       target,
       overrides: {
@@ -87,6 +101,7 @@ describe("approvals", () => {
         approvals: {
           notify: [
             { webhook: { url: `http://127.0.0.1:${(hook.address() as { port: number }).port}/approvals`, secret: HOOK_SECRET } },
+            { email: { smtp: { host: "127.0.0.1", port: (smtp.server.address() as { port: number }).port, require_tls: false }, from: "portcullis@example.com", to: ["alice@example.com", "bob@example.com"] } },
             { slack: { webhook_url: `http://127.0.0.1:${(hook.address() as { port: number }).port}/slack`, signing_secret: SLACK_SECRET, users: { U0SEC1: { sub: "sec-1", groups: ["security"] }, U0AGENT: { sub: "agent-4", groups: ["security"] } } } },
           ],
         },
@@ -99,6 +114,7 @@ describe("approvals", () => {
     await direct?.end();
     await target?.stop();
     hook?.close();
+    smtp?.close();
   });
 
   it("holds a COPY TO STDOUT until approved through the CLI, then returns its masked data", async () => {
@@ -273,6 +289,41 @@ describe("approvals", () => {
     const ok = await post(form("U0SEC1", "approve"), now);
     assert.equal(ok.status, 200);
     assert.equal(gw.gw.approvals.get(a.id)!.state, "approved");
+  });
+
+  it("e-mails each approver one-time links that decide only after the approver signs in", async () => {
+    const c = await agent("agent-5", ["agents"], "defer");
+    await assert.rejects(c.query("delete from customers where id = 6"), pgError("PX001"));
+    await c.end();
+    const a = await pending((x) => x.requester.sub === "agent-5");
+    const until = Date.now() + 10_000;
+    const mine = () => mails.filter((m) => m.includes(a.id));
+    while (mine().length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const [toAlice, toBob] = ["alice@example.com", "bob@example.com"].map((to) => mine().find((m) => new RegExp(`^To: ${to}`, "m").test(m))!);
+    assert.ok(toAlice && toBob, "one mail per recipient");
+    const link = (mail: string, action: string) => {
+      const m = new RegExp(`(http://[^\\s]+/approvals/${a.id}/${action}\\?code=[A-Za-z0-9_%-]+)`).exec(mail.replace(/=\r?\n/g, ""));
+      return m![1]!.replace(/=3D/g, "=");
+    };
+    const aliceApprove = link(toAlice, "approve");
+    assert.notEqual(aliceApprove, link(toBob, "approve"), "links are per recipient");
+    const pageRes = await fetch(aliceApprove);
+    assert.equal(pageRes.status, 200);
+    assert.match(await pageRes.text(), /delete from customers where id = 6/);
+    const code = new URL(aliceApprove).searchParams.get("code")!;
+    const submit = (token: string, withCode = code) => fetch(aliceApprove.split("?")[0]!, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ code: withCode, token }).toString(),
+    });
+    assert.equal((await submit("not-a-token")).status, 401, "the link alone decides nothing");
+    assert.equal((await submit(await gw.token("sec-1", ["security"]), "forged-code")).status, 410);
+    assert.equal((await submit(await gw.token("agent-5", ["security"]))).status, 403, "not by the requester");
+    assert.equal(gw.gw.approvals.get(a.id)!.state, "pending");
+    assert.equal((await submit(await gw.token("sec-1", ["security"]))).status, 200);
+    assert.equal(gw.gw.approvals.get(a.id)!.state, "approved");
+    assert.equal((await submit(await gw.token("sec-2", ["security"]))).status, 410, "a link works once");
+    assert.equal((await fetch(aliceApprove)).status, 410);
   });
 
   it("audits every step", () => {
