@@ -244,6 +244,24 @@ describe("approvals", () => {
     await c.end();
   });
 
+  it("keeps the session's later traffic behind a held statement, and resumes when it is approved", async (t) => {
+    const sql = postgres({ ...gw.clientConfig(await gw.token("agent-6", ["agents"])), username: "agent", max: 1 });
+    const order: string[] = [];
+    const held = sql`update customers set tier = 'silver' where id = 3`.then(() => order.push("held"));
+    const behind = sql`select 42 as n`.then(() => order.push("behind"));
+    const a = await pending((x) => x.requester.sub === "agent-6");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(order, [], "the pipelined select waits behind the held update");
+    gw.gw.approvals.decide(a.id, { sub: "sec-1", groups: ["security"], iss: "dev", exp: 0, run: {} }, "approve");
+    const t0 = performance.now();
+    gw.gw.approvals.decide(a.id, { sub: "sec-2", groups: ["security"], iss: "dev", exp: 0, run: {} }, "approve");
+    await held;
+    t.diagnostic(`held statement completed ${(performance.now() - t0).toFixed(1)} ms after the approval`);
+    await behind;
+    assert.deepEqual(order, ["held", "behind"]);
+    await sql.end();
+  });
+
   it("cancels the approval when the client cancels a held statement", async () => {
     const sql = postgres({ ...gw.clientConfig(await gw.token("agent-3", ["agents"])), username: "agent", max: 1 });
     const q = sql`delete from customers where id = 6`;
