@@ -18,7 +18,10 @@ export type ErrorCode =
   | "E_AUDIT_UNAVAILABLE"
   | "E_APPROVAL_NOT_FOUND"
   | "E_APPROVAL_FORBIDDEN"
-  | "E_APPROVAL_CLOSED";
+  | "E_APPROVAL_CLOSED"
+  | "E_REVOKED"
+  | "E_FROZEN"
+  | "E_BUDGET_EXCEEDED";
 
 export class PortcullisError extends Error {
   readonly code: ErrorCode;

@@ -18,6 +18,11 @@ import { type SinkConfig, SinkRunner, createSink } from "./audit/sinks/index.js"
 import type { AuditSinkConfig } from "./config/schema.js";
 import { AlertBus } from "./core/alerts.js";
 import { ApprovalGate } from "./core/approval-gate.js";
+import { BudgetBook } from "./core/budgets.js";
+import { Containment } from "./core/containment.js";
+import { Detections } from "./core/detections.js";
+import { RevocationList } from "./identity/revocations.js";
+import type { Approval } from "./approvals/approval.js";
 import { ApprovalService } from "./approvals/service.js";
 import { startNotifiers } from "./approvals/notifiers/index.js";
 import { DETECTOR_NAMES } from "./config/schema.js";
@@ -54,6 +59,7 @@ export interface Gateway {
   context: GatewayContext;
   store: Store;
   approvals: ApprovalService;
+  containment: Containment;
   journal: Journal;
   alerts: AlertBus;
   /** Actual bound addresses (port 0 in config → picked port). */
@@ -84,7 +90,6 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
   let secureContext = secureContextOf(tlsPair);
   let verifier = await buildVerifier(config);
   const metrics = new GatewayMetrics();
-  const alerts = new AlertBus(logger, metrics);
   if (config.audit.max_store_size !== undefined) store.setSizeLimit(config.audit.max_store_size);
   // One gateway process owns a SQLite store: sessions it finds open were cut off by a crash.
   const abandoned = store.endAbandonedSessions(new Date(), ABANDONED_REASON);
@@ -114,6 +119,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
     },
   });
   const audit = (entry: AuditEntry) => void journal.append(entry);
+  const alerts = new AlertBus({ logger, metrics, channels: () => config.alerts, audit });
   audit({ type: "gateway_start", data: { abandoned_sessions: abandoned.length } });
   for (const id of abandoned) audit({ type: "session_close", session: id, data: { reason: ABANDONED_REASON } });
   if (abandoned.length > 0) logger.warn({ sessions: abandoned.length }, "sessions left open by the previous run marked as ended abnormally");
@@ -131,18 +137,26 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
   pruneRecordings();
   const retentionTimer = setInterval(pruneRecordings, HOUR);
   retentionTimer.unref();
+  const budgets = new BudgetBook(store, () => config.budgets, logger);
+  const revocations = new RevocationList(store);
+  let containment: Containment | undefined;
   const sessions = new SessionManager({
     journal,
     recording: () => (config.recording.enabled
       ? { maxResultBytes: config.recording.max_result_bytes, maxSessionBytes: config.recording.max_session_bytes }
       : undefined),
+    meter: (p, connection) => budgets.meterFor(p, connection),
+    guard: { check: (session, tables) => containment!.check(session, tables) },
   });
+  containment = new Containment({ store, sessions, revocations, alerts, audit, logger });
+  const detections = new Detections(store, alerts, () => config, logger);
   await loadSqlParser();
   let policy = new PolicyEngine(config.rules);
   const sqlCache = new ClassificationCache();
   sessions.on("decision", (e: DecisionEvent) => {
     const allowed = e.action === "allow";
     if (!allowed) metrics.decisions.inc({ action: e.action, rule: e.rule ?? "" });
+    if (e.action === "deny") alerts.raise("deny", { session: e.session, rule: e.rule, kinds: e.operation.kinds, tables: e.operation.tables }, `${e.rule ?? ""} ${e.session}`);
     if (allowed && !logger.isLevelEnabled("debug")) return;
     const { operation: op } = e;
     const fields = { session: e.session, action: e.action, rule: e.rule, kinds: op.kinds, tables: op.tables, functions: op.functions, summary: op.summary };
@@ -155,6 +169,8 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
   const heldLost = approvalService.recover();
   if (heldLost > 0) logger.warn({ approvals: heldLost }, "approvals held by the previous run cancelled (their connections are gone)");
   const addresses: Gateway["addresses"] = {};
+  approvalService.on("requested", (a: Approval) => alerts.raise("approval_requested", { approval: a.id, rule: a.rule, sub: a.requester.sub, connection: a.connection, mode: a.mode }, a.id));
+  approvalService.on("decided", (a: Approval) => alerts.raise("approval_decided", { approval: a.id, state: a.state, rule: a.rule, sub: a.requester.sub, connection: a.connection }, a.id));
   startNotifiers(approvalService, () => config, logger, () => {
     if (config.approvals.public_url) return config.approvals.public_url;
     const http = addresses.http;
@@ -171,6 +187,9 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
     sqlCache,
     maskingKey,
     approvals,
+    containment,
+    alerts,
+    detections,
     sessions,
     metrics,
     logger,
@@ -191,6 +210,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
       http = await startHttpApi(context, {
         ...config.gateway.http,
         approvals: approvalService,
+        store,
         ready: () => {
           const checks = { store: store.ping(), audit: journal.isAvailable, listeners: listeners.length > 0 || !config.gateway.postgres };
           return { ready: Object.values(checks).every(Boolean), checks };
@@ -203,6 +223,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
     await http?.app.close();
     clearInterval(retentionTimer);
     approvalService.close();
+    budgets.close();
     journal.close();
     await Promise.all(sinks.map((s) => s.stop()));
     store.close();
@@ -215,6 +236,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
     context,
     store,
     approvals: approvalService,
+    containment,
     journal,
     alerts,
     addresses,
@@ -251,6 +273,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
       verifier.close?.();
       clearInterval(retentionTimer);
       approvalService.close();
+      budgets.close();
       audit({ type: "gateway_stop", data: {} });
       journal.close();
       await Promise.all(sinks.map((s) => s.stop()));

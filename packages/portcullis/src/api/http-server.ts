@@ -7,6 +7,8 @@ import type { GatewayContext } from "../core/context.js";
 import type { ApprovalService } from "../approvals/service.js";
 import { registerApprovalLinkRoutes } from "./approval-links.js";
 import { registerApprovalRoutes } from "./approvals.js";
+import { registerContainmentRoutes } from "./containment.js";
+import type { Store } from "../store/store.js";
 import { registerSlackRoutes } from "./slack.js";
 
 export interface HttpApiOptions {
@@ -15,6 +17,7 @@ export interface HttpApiOptions {
   /** Readiness: every listener up and the store answering. */
   ready: () => { ready: boolean; checks: Record<string, boolean> };
   approvals: ApprovalService;
+  store: Store;
 }
 
 export async function startHttpApi(ctx: GatewayContext, opts: HttpApiOptions): Promise<{ app: FastifyInstance; port: number }> {
@@ -31,6 +34,7 @@ export async function startHttpApi(ctx: GatewayContext, opts: HttpApiOptions): P
   registerApprovalRoutes(app, ctx, opts.approvals);
   registerSlackRoutes(app, ctx, opts.approvals);
   registerApprovalLinkRoutes(app, ctx, opts.approvals);
+  registerContainmentRoutes(app, ctx, opts.store);
   await app.listen({ host: opts.host, port: opts.port });
   const addr = app.server.address();
   return { app, port: typeof addr === "object" && addr ? addr.port : opts.port };

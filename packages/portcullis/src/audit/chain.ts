@@ -24,7 +24,13 @@ export type AuditType =
   | "approval_requested"
   | "approval_vote"
   | "approval_decided"
-  | "grant_used";
+  | "grant_used"
+  | "alert"
+  | "revoked"
+  | "revocation_lifted"
+  | "frozen"
+  | "unfrozen"
+  | "session_killed";
 
 export interface AuditEntry {
   type: AuditType;

@@ -18,7 +18,7 @@ export function apiBase(t: ApiTarget): string {
   return `http://${host.includes(":") ? `[${host}]` : host}:${http.port}`;
 }
 
-export async function callApi<T>(t: ApiTarget, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
+export async function callApi<T>(t: ApiTarget, method: "GET" | "POST" | "DELETE", path: string, body?: unknown): Promise<T> {
   const token = process.env.PORTCULLIS_TOKEN;
   if (!token) throw new CliError("PORTCULLIS_TOKEN is not set (an admin or approver token, e.g. from `portcullis token issue`)");
   const base = apiBase(t);

@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { registerApprovals } from "./approvals.js";
 import { registerAudit } from "./audit.js";
 import { registerConfig } from "./config.js";
+import { registerContainment } from "./containment.js";
 import { registerPolicy } from "./policy.js";
 import { registerQuickstart } from "./quickstart.js";
 import { registerReplay } from "./replay.js";
@@ -24,5 +25,6 @@ export async function main(argv: string[]): Promise<void> {
   registerReplay(program);
   registerAudit(program);
   registerApprovals(program);
+  registerContainment(program);
   await program.parseAsync(argv);
 }

@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import type { SessionFilter, SessionRecord } from "../store/store.js";
 import { CliError, DEFAULT_CONFIG, action, printResult } from "./output.js";
 import { withStore } from "./store.js";
+import { type ApiTarget, callApi } from "./api-client.js";
 import { parseTime } from "./time.js";
 
 /** --outcome → the end reasons it stands for. */
@@ -82,6 +83,21 @@ export function registerSessions(program: Command): void {
         const lines = Object.entries(j).map(([k, v]) => `${k.padEnd(12)} ${typeof v === "object" ? JSON.stringify(v) : String(v ?? "")}`);
         printResult(!!opts.json, j, lines.join("\n"));
       });
+    }));
+  registerSessionKill(sessions);
+}
+
+export function registerSessionKill(sessions: Command): void {
+  sessions
+    .command("kill <id>")
+    .description("end one live session now (through the running gateway; admin token in PORTCULLIS_TOKEN)")
+    .option("-c, --config <file>", "configuration file (for gateway.http)", DEFAULT_CONFIG)
+    .option("--url <url>", "the gateway's HTTP address, instead of reading the config")
+    .option("--reason <r>", "why (audit log)")
+    .option("--json", "print JSON")
+    .action(action(async (id: string, opts: ApiTarget & { reason?: string; json?: boolean }) => {
+      const r = await callApi<{ killed: string }>(opts, "POST", `/api/sessions/${encodeURIComponent(id)}/kill`, opts.reason ? { reason: opts.reason } : {});
+      printResult(!!opts.json, r, `killed ${r.killed}`);
     }));
 }
 

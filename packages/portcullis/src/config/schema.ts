@@ -1,8 +1,8 @@
 /**
  * The schema of portcullis.yaml (SPEC §2). Every object is strict: an unknown key is an error,
  * because a typo in a security config (`acess:`) must not silently widen or drop a control.
- * Sections the gateway does not enforce yet (budgets, alerts) are refused by the
- * same mechanism rather than accepted and ignored.
+ * Sections the gateway does not enforce yet are refused by the same mechanism rather than
+ * accepted and ignored.
  */
 import { z } from "zod";
 import { STATEMENT_KINDS } from "../policy/sql/kinds.js";
@@ -61,6 +61,8 @@ const identity = z.object({
   issuers: z.array(issuer).default([]),
   dev_issuer: z.boolean().default(false),
   admins: groupList.default([]),
+  /** When a token expires while a statement is running, how long that statement may still finish. */
+  expiry_grace: duration.default(0),
 }).strict();
 
 export const TARGET_TLS_MODES = ["disable", "prefer", "require", "verify-full"] as const;
@@ -230,6 +232,46 @@ const approvals = z.object({
   }).strict().refine((n) => [n.webhook, n.slack, n.email].filter(Boolean).length === 1, { message: "expected exactly one of: webhook, slack, email" })).default([]),
 }).strict();
 
+export const ALERT_KINDS = [
+  "deny", "approval_requested", "approval_decided", "budget_exceeded", "revoked_identity_used",
+  "session_killed", "audit_unavailable", "bulk_read", "new_client_address",
+] as const;
+
+const budget = z.object({
+  /** Keys the budget's saved usage; set it so usage survives edits of the list. */
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/).optional(),
+  /** Who it applies to (all given must hold; none: everyone). */
+  groups: groupList.min(1).optional(),
+  subjects: z.array(z.string().min(1)).min(1).optional(),
+  connections: z.array(z.string().min(1)).min(1).optional(),
+  /** Whose consumption is counted together: each identity (default), each of the listed groups, or each connection. */
+  per: z.enum(["identity", "group", "connection"]).default("identity"),
+  rows_per_hour: z.number().int().positive().optional(),
+  bytes_per_hour: size.optional(),
+  statements_per_hour: z.number().int().positive().optional(),
+  /** Distinct tables read. */
+  tables_per_hour: z.number().int().positive().optional(),
+  action: z.literal("deny").default("deny"),
+}).strict().refine((b) => [b.rows_per_hour, b.bytes_per_hour, b.statements_per_hour, b.tables_per_hour].some((x) => x !== undefined), {
+  message: "expected at least one of rows_per_hour, bytes_per_hour, statements_per_hour, tables_per_hour",
+}).refine((b) => b.per !== "group" || b.groups !== undefined, { message: "per: group needs groups" });
+
+const alertChannel = z.object({
+  on: z.array(z.enum(ALERT_KINDS)).min(1),
+  webhook: webhookTarget.optional(),
+  slack: z.object({ webhook_url: z.url(), signing_secret: z.string().optional() }).strict().optional(),
+  email: emailNotifier.optional(),
+  /** The same alert (kind and subject) is sent at most once per this window. */
+  dedupe: duration.default(300_000),
+}).strict().refine((a) => [a.webhook, a.slack, a.email].filter(Boolean).length === 1, { message: "expected exactly one of: webhook, slack, email" });
+
+const detections = z.object({
+  /** bulk_read: a single result with more rows than this. */
+  bulk_read_rows: z.number().int().positive().default(10_000),
+  /** new_client_address: an identity seen from an address it has not used for this long. */
+  new_client_address_after: duration.default(30 * 86_400_000),
+}).strict();
+
 const audit = z.object({
   /** A signed checkpoint after this many records... */
   checkpoint_every: z.number().int().positive().default(1000),
@@ -258,11 +300,14 @@ export const configSchema = z.object({
   store: z.string().regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, {
     message: 'expected "sqlite:PATH" or "postgres://..."',
   }).optional(),
-  identity: identity.default({ issuers: [], dev_issuer: false, admins: [] }),
+  identity: identity.default({ issuers: [], dev_issuer: false, admins: [], expiry_grace: 0 }),
   connections: z.array(connection).default([]),
   rules: z.array(rule).default([]),
   masking: z.array(maskingRule).default([]),
   approvals: approvals.default({ notify: [] }),
+  budgets: z.array(budget).default([]),
+  alerts: z.array(alertChannel).default([]),
+  detections: detections.default({ bulk_read_rows: 10_000, new_client_address_after: 30 * 86_400_000 }),
   audit: audit.default({ checkpoint_every: 1000, checkpoint_interval: 60_000, anchors: {}, sinks: [] }),
   recording: recording.default({ enabled: true, max_result_bytes: 1024 * 1024, max_session_bytes: 64 * 1024 * 1024 }),
 }).strict().superRefine((cfg, ctx) => {
@@ -290,6 +335,16 @@ export const configSchema = z.object({
       ctx.addIssue({ code: "custom", path: ["rules", i, "approvers"], message: "only rules with action: approve take approvers" });
     }
   });
+  cfg.budgets.forEach((b, i) => b.connections?.forEach((c, j) => {
+    if (!connectionNames.has(c)) ctx.addIssue({ code: "custom", path: ["budgets", i, "connections", j], message: `no connection named "${c}"` });
+  }));
+  const budgetNames = new Map<string, number>();
+  cfg.budgets.forEach((b, i) => {
+    const name = b.name ?? `budget-${i}`;
+    const first = budgetNames.get(name);
+    if (first !== undefined) ctx.addIssue({ code: "custom", path: ["budgets", i, "name"], message: `duplicate budget name "${name}" (first at budgets[${first}])` });
+    else budgetNames.set(name, i);
+  });
   cfg.masking.forEach((m, i) => m.connections?.forEach((c, j) => {
     if (!connectionNames.has(c)) ctx.addIssue({ code: "custom", path: ["masking", i, "connections", j], message: `no connection named "${c}"` });
   }));
@@ -316,3 +371,6 @@ export type WebhookTarget = z.infer<typeof webhookTarget>;
 export type ApprovalsConfig = z.infer<typeof approvals>;
 export type SlackNotifierConfig = z.infer<typeof slackNotifier>;
 export type EmailNotifierConfig = z.infer<typeof emailNotifier>;
+export type BudgetConfig = z.infer<typeof budget>;
+export type AlertChannelConfig = z.infer<typeof alertChannel>;
+export type AlertKind = (typeof ALERT_KINDS)[number];

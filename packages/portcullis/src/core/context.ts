@@ -4,7 +4,10 @@ import type { LoadedConfig } from "../config/load.js";
 import type { TokenVerifier } from "../identity/principal.js";
 import type { PolicyEngine } from "../policy/engine.js";
 import type { ClassificationCache } from "../policy/sql/cache.js";
+import type { AlertBus } from "./alerts.js";
 import type { ApprovalGate } from "./approval-gate.js";
+import type { Containment } from "./containment.js";
+import type { Detections } from "./detections.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { SessionManager } from "./sessions.js";
@@ -20,6 +23,10 @@ export interface GatewayContext {
   sessions: SessionManager;
   /** Operations that need a human's yes go through here. */
   approvals: ApprovalGate;
+  /** Revocations, freezes, budgets. */
+  containment: Containment;
+  alerts: AlertBus;
+  detections: Detections;
   metrics: GatewayMetrics;
   logger: Logger;
   /** Per-deployment key of the masking `hash` strategy (data_dir/masking.key). */

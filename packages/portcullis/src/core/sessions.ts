@@ -16,6 +16,8 @@ import { ResultCapture } from "../recording/result-capture.js";
 import { type RecordingCaps, SessionRecorder } from "../recording/recorder.js";
 import type { Protocol, SessionRecord, SessionStats } from "../store/store.js";
 import type { AuditEntry } from "../audit/chain.js";
+import type { ErrorCode } from "../errors.js";
+import type { SessionMeter } from "./budgets.js";
 import type { Journal } from "./journal.js";
 
 /** One policy decision about one operation of a session: what recording and audit will store. */
@@ -48,6 +50,18 @@ export interface OperationTicket {
   op: number;
   /** Resolves once the audit record is committed; rejects (E_AUDIT_UNAVAILABLE) when it cannot be. Absent: nothing to wait for. */
   durable?: Promise<void>;
+  /** The policy allowed it (or sent it for approval), but containment refuses it: a spent budget, a revoked identity. */
+  refusal?: Refusal;
+}
+
+export interface Refusal {
+  code: ErrorCode;
+  message: string;
+}
+
+/** Containment's say over every operation, after policy: budgets, revocations. */
+export interface OperationGuard {
+  check(session: Session, tables: readonly string[]): Refusal | undefined;
 }
 
 export interface OpenSessionInput {
@@ -56,14 +70,17 @@ export interface OpenSessionInput {
   principal: Principal;
   clientAddress: string;
   runHints?: RunContext;
-  /** Called by kill(): the adapter ends the session with a wire-level error and closes it. */
-  terminate: (reason: string) => void;
+  /** Called by kill(): the adapter ends the session with a wire-level error (`code` says which) and closes it. */
+  terminate: (reason: string, code: ErrorCode) => void;
 }
 
 export interface SessionManagerOptions {
   journal: Journal;
   /** Recording caps in force; undefined when recording is off. */
   recording: () => RecordingCaps | undefined;
+  /** The budgets that apply to a new session. */
+  meter?: (p: Principal, connection: string) => SessionMeter;
+  guard?: OperationGuard;
 }
 
 const PREPARE_ONLY: OperationTicket = { op: 0 };
@@ -77,6 +94,8 @@ export class Session {
   readonly recorder?: SessionRecorder;
   /** The approval an operation of this session is held on, if any. */
   heldApproval?: string;
+  /** Budgets charged by this session's results; absent or empty: none apply. */
+  meter?: SessionMeter;
   private closed = false;
 
   constructor(
@@ -108,8 +127,8 @@ export class Session {
   }
 
   /** Ends the session in the wire's own way; the adapter then calls close(). */
-  kill(reason: string): void {
-    if (!this.closed) this.manager.terminate(this, reason);
+  kill(reason: string, code: ErrorCode = "E_SESSION_KILLED"): void {
+    if (!this.closed) this.manager.terminate(this, reason, code);
   }
 
   /** Audits and records a policy decision. An allowed operation goes to the target only once `durable` resolves. */
@@ -121,9 +140,11 @@ export class Session {
     const op = ++this.stats.operations;
     if (input.action === "deny") this.stats.denied++;
     const { type, summary, kinds, tables, functions } = input.operation;
-    const detail = { op, type, statement: summary, kinds, tables, functions, action: input.action, rule: input.rule };
+    const refusal = input.action === "deny" ? undefined : this.manager.guard?.check(this, tables ?? []);
+    const detail = { op, type, statement: summary, kinds, tables, functions, action: input.action, rule: input.rule, ...(refusal ? { refused: refusal.code } : {}) };
     this.recorder?.record({ e: "op", ...detail });
     const durable = this.journal.append({ type: "decision", session: this.id, at, data: detail });
+    if (refusal) return { op, refusal };
     return input.action === "allow" && durable ? { op, durable } : { op };
   }
 
@@ -158,10 +179,14 @@ export class Session {
 
 export class SessionManager extends EventEmitter {
   private readonly live = new Map<string, Session>();
-  private readonly terminators = new WeakMap<Session, (reason: string) => void>();
+  private readonly terminators = new WeakMap<Session, (reason: string, code: ErrorCode) => void>();
 
   constructor(private readonly o: SessionManagerOptions) {
     super();
+  }
+
+  get guard(): OperationGuard | undefined {
+    return this.o.guard;
   }
 
   /**
@@ -172,6 +197,8 @@ export class SessionManager extends EventEmitter {
   async open(input: OpenSessionInput): Promise<Session> {
     const session = new Session(this, input, this.o.journal, this.o.recording());
     this.terminators.set(session, input.terminate);
+    const meter = this.o.meter?.(input.principal, input.connection);
+    if (meter && !meter.empty) session.meter = meter;
     const r = session.record;
     await this.o.journal.openSession(r, {
       type: "session_open",
@@ -198,10 +225,10 @@ export class SessionManager extends EventEmitter {
   }
 
   /** Kills one live session; false when no live session has that id. */
-  kill(id: string, reason: string): boolean {
+  kill(id: string, reason: string, code: ErrorCode = "E_SESSION_KILLED"): boolean {
     const s = this.live.get(id);
     if (!s) return false;
-    s.kill(reason);
+    s.kill(reason, code);
     return true;
   }
 
@@ -211,8 +238,8 @@ export class SessionManager extends EventEmitter {
   }
 
   /** @internal called by Session.kill */
-  terminate(session: Session, reason: string): void {
-    this.terminators.get(session)?.(reason);
+  terminate(session: Session, reason: string, code: ErrorCode): void {
+    this.terminators.get(session)?.(reason, code);
   }
 
   /** @internal called by Session.close */

@@ -71,6 +71,38 @@ export interface GrantRow {
   expiresAt: number;
 }
 
+export type RevocationKind = "subject" | "jti" | "group" | "issuer";
+
+export interface RevocationRow {
+  id: string;
+  kind: RevocationKind;
+  value: string;
+  reason: string;
+  createdBy: string;
+  createdAt: number;
+  expiresAt: number | null;
+  liftedAt: number | null;
+  liftedBy: string | null;
+}
+
+export interface FreezeRow {
+  connection: string;
+  reason: string;
+  createdBy: string;
+  createdAt: number;
+}
+
+/** Consumption of one budget by one scope key in one minute. */
+export interface BudgetUsageRow {
+  budget: string;
+  key: string;
+  minute: number;
+  rows: number;
+  bytes: number;
+  statements: number;
+  tables: string[];
+}
+
 /** One audit record as stored: `data` is the canonical JSON the hash covers. */
 export interface AuditRow {
   seq: number;
@@ -151,6 +183,18 @@ export interface Store {
    * (spent atomically) or a window grant matching `windowKey`; undefined when none is valid at `now`.
    */
   useGrant(q: { sub: string; iss: string; connection: string; onceKey: string; windowKey: string; now: number }): GrantRow | undefined;
+  saveRevocation(r: RevocationRow): void;
+  /** Revocations not lifted (expired ones included; the caller decides what is in force). */
+  listRevocations(includeLifted?: boolean): RevocationRow[];
+  saveFreeze(f: FreezeRow): void;
+  deleteFreeze(connection: string): boolean;
+  listFreezes(): FreezeRow[];
+  /** Adds to (or creates) the given minutes' usage. */
+  addBudgetUsage(rows: readonly BudgetUsageRow[]): void;
+  /** Usage since `sinceMinute`, for rebuilding the windows at start; older rows are deleted. */
+  loadBudgetUsage(sinceMinute: number): BudgetUsageRow[];
+  /** Records that this identity connected from `address` now; returns when it was last seen from it (undefined: never), and whether it was seen from anywhere before. */
+  touchClientAddress(sub: string, iss: string, address: string, now: number): { lastSeen?: number; known: boolean };
   /** Caps the store's size; writes past it fail with E_STORE (disk full), as if the disk were full. */
   setSizeLimit(bytes: number | undefined): void;
   close(): void;

@@ -62,9 +62,28 @@ describe("config", () => {
     assert.deepEqual(got, ['connections[1].name: duplicate connection name "customers" (first at connections[0])']);
   });
 
-  it("refuses sections it does not enforce yet instead of ignoring them", () => {
-    const got = problems({ ...minimal, budgets: [{ groups: ["agents"], rows_per_hour: 10 }] });
-    assert.deepEqual(got, ['(root): unknown key "budgets"']);
+  it("refuses sections it does not know instead of ignoring them", () => {
+    const got = problems({ ...minimal, quotas: [{ groups: ["agents"], rows_per_hour: 10 }] });
+    assert.deepEqual(got, ['(root): unknown key "quotas"']);
+  });
+
+  it("checks budgets and alert channels", () => {
+    const got = problems({
+      ...minimal,
+      budgets: [{ groups: ["agents"] }, { per: "group", rows_per_hour: 5 }],
+      alerts: [{ on: ["deny"] }, { on: ["nonsense"], webhook: { url: "http://127.0.0.1:1/h" } }],
+    });
+    assert.deepEqual(got.sort(), [
+      "alerts[0]: expected exactly one of: webhook, slack, email",
+      "alerts[1].on[0]: expected one of: deny, approval_requested, approval_decided, budget_exceeded, revoked_identity_used, session_killed, audit_unavailable, bulk_read, new_client_address",
+      "budgets[0]: expected at least one of rows_per_hour, bytes_per_hour, statements_per_hour, tables_per_hour",
+      "budgets[1]: per: group needs groups",
+    ].sort());
+    // Cross-field checks, once every field is valid on its own.
+    assert.deepEqual(problems({ ...minimal, budgets: [{ name: "x", rows_per_hour: 1 }, { name: "x", bytes_per_hour: "1MB", connections: ["nope"] }] }).sort(), [
+      'budgets[1].connections[0]: no connection named "nope"',
+      'budgets[1].name: duplicate budget name "x" (first at budgets[0])',
+    ]);
   });
 
   it("reports unresolvable references at their path, without inventing a value", () => {

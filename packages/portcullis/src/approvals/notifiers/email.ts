@@ -11,7 +11,7 @@ import type { ApprovalService } from "../service.js";
 
 const transports = new WeakMap<EmailNotifierConfig, Transporter>();
 
-function transportFor(cfg: EmailNotifierConfig): Transporter {
+export function transportFor(cfg: EmailNotifierConfig): Transporter {
   let t = transports.get(cfg);
   if (!t) {
     t = createTransport({

@@ -10,7 +10,7 @@ import { authorizeConnection } from "../../core/access.js";
 import type { GatewayContext } from "../../core/context.js";
 import type { Session } from "../../core/sessions.js";
 import type { PostgresConnection } from "../../config/schema.js";
-import { PortcullisError, isPortcullisError } from "../../errors.js";
+import { type ErrorCode, PortcullisError, isPortcullisError } from "../../errors.js";
 import { RUN_CONTEXT_KEYS, type Principal, type RunContext } from "../../identity/principal.js";
 import { CancelKeys } from "./cancel-keys.js";
 import { fatal, sqlstateFor } from "./errors.js";
@@ -24,6 +24,7 @@ import { maskingStage } from "./masking-stage.js";
 import { CLIENT_CANCEL, policyStage } from "./policy-stage.js";
 import type { ApprovalMode } from "../../core/approval-gate.js";
 import { recordingStage } from "./recording-stage.js";
+import { containmentStage } from "./containment-stage.js";
 import { parseStartupOptions } from "./startup-options.js";
 import { cancelUpstream, loginUpstream, type UpstreamSession } from "./upstream.js";
 
@@ -32,6 +33,11 @@ const HANDSHAKE_TIMEOUT_MS = 30_000;
 const MAX_HANDSHAKE_MESSAGE = 64 * 1024;
 /** Startup parameters that are the gateway's to set, never the agent's. */
 const RESERVED_PARAMS = new Set(["user", "database", "replication"]);
+/** What the agent is told when the gateway ends its session; the operator's reason stays in the audit log. */
+const TERMINATION: Partial<Record<ErrorCode, string>> = {
+  E_REVOKED: "identity revoked",
+  E_FROZEN: "connection frozen",
+};
 /** setTimeout cannot wait longer than this. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -61,6 +67,14 @@ function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFact
       approvals: ctx.approvals,
       approvalMode: agent.approvalMode,
     })];
+    // On the way out, budgets are charged after masking (what leaves) and before recording (a row
+    // that is stopped was never received).
+    stages.unshift(containmentStage({
+      session,
+      bulkReadRows: () => ctx.config().detections.bulk_read_rows,
+      onExceeded: (over) => ctx.containment.budgetExceeded(session, over),
+      onBulkRead: (rows, command) => ctx.alerts.raise("bulk_read", { session: session.id, sub: session.principal.sub, connection: connection.name, rows, command }, `${session.principal.iss} ${session.principal.sub}`),
+    }));
     if (recording) stages.unshift(recording);
     const m = masking.get(ctx.config(), connection);
     if (!m.planner.inert) stages.push(maskingStage({ planner: m.planner, ...(m.text ? { text: m.text } : {}), key: ctx.maskingKey }));
@@ -121,6 +135,10 @@ class FrontendConnection {
   private upstream?: UpstreamSession;
   private cancelProcessId?: number;
   private expiryTimer?: NodeJS.Timeout;
+  /** Segments (Query, Sync, FunctionCall) sent to the target and not yet answered with ReadyForQuery. */
+  private inFlight = 0;
+  /** The token expired while a statement was running: the session ends when it completes (or the grace runs out). */
+  private expiredInFlight = false;
   private ended = false;
   private clientTerminated = false;
   /** The handshake reader, until the session relays (its buffered bytes are handed to the relay). */
@@ -247,13 +265,14 @@ class FrontendConnection {
       }
     }
 
+    this.ctx.containment.admitSession(principal, connection.name, this.clientAddress);
     const session = await this.ctx.sessions.open({
       protocol: "postgres",
       connection: connection.name,
       principal,
       clientAddress: this.clientAddress,
       runHints: runHints(options.gateway),
-      terminate: (reason) => this.terminate("57P01", `session terminated: ${reason}`, `killed: ${reason}`),
+      terminate: (reason, code) => this.terminate(sqlstateFor(code), TERMINATION[code] ?? `session terminated: ${reason}`, `${code === "E_REVOKED" ? "revoked" : code === "E_FROZEN" ? "frozen" : "killed"}: ${reason}`),
     });
     this.session = session;
     if (this.ended) {
@@ -264,6 +283,7 @@ class FrontendConnection {
     this.ctx.metrics.sessionsTotal.inc({ protocol: "postgres", connection: connection.name });
     this.ctx.metrics.sessionsActive.inc({ protocol: "postgres", connection: connection.name });
     this.ctx.logger.info({ session: session.id, sub: principal.sub, connection: connection.name, client: this.clientAddress }, "postgres session opened");
+    this.ctx.detections.sessionOpened(session, this.socket.remoteAddress ?? "?");
 
     const upstream = await loginUpstream({
       connection,
@@ -313,7 +333,26 @@ class FrontendConnection {
       },
       serverTypes: [MSG.ParameterStatus],
     };
-    const stages = [watchSettings, ...this.stages(session, connection, upstream, agent), watchTerminate];
+    // How many statements are running, for the token-expiry grace.
+    const watchInFlight: MessageStage = {
+      fromClient: () => {
+        if (this.expiredInFlight) {
+          // The token has expired: nothing new starts.
+          queueMicrotask(() => this.expire());
+          return { forward: [] };
+        }
+        this.inFlight++;
+        return undefined;
+      },
+      clientTypes: [MSG.Query, MSG.Sync, MSG.FunctionCall],
+      fromServer: () => {
+        this.inFlight = Math.max(0, this.inFlight - 1);
+        if (this.expiredInFlight && this.inFlight === 0) queueMicrotask(() => this.expire());
+        return undefined;
+      },
+      serverTypes: [MSG.ReadyForQuery],
+    };
+    const stages = [watchSettings, watchInFlight, ...this.stages(session, connection, upstream, agent), watchTerminate];
     const max = this.ctx.config().gateway.max_message_size;
     const client = this.socket;
     const server = upstream.socket;
@@ -350,8 +389,22 @@ class FrontendConnection {
   private armExpiry(principal: Principal): void {
     const ms = principal.exp * 1000 - Date.now();
     if (ms > MAX_TIMER_MS) return;
-    this.expiryTimer = setTimeout(() => this.terminate("PX003", "token expired", "token_expired"), Math.max(0, ms));
+    this.expiryTimer = setTimeout(() => {
+      const grace = this.ctx.config().identity.expiry_grace;
+      if (grace > 0 && this.inFlight > 0) {
+        // A statement in flight may finish within the grace; nothing new starts.
+        this.expiredInFlight = true;
+        this.expiryTimer = setTimeout(() => this.expire(), grace);
+        this.expiryTimer.unref();
+        return;
+      }
+      this.expire();
+    }, Math.max(0, ms));
     this.expiryTimer.unref();
+  }
+
+  private expire(): void {
+    this.terminate("PX003", "token expired", "token_expired");
   }
 
   private async cancel(processId: number, secretKey: number): Promise<void> {

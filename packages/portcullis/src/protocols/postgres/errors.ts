@@ -15,6 +15,9 @@ const SQLSTATE: Partial<Record<ErrorCode, string>> = {
   E_UPSTREAM_AUTH: "08004",
   E_SESSION_KILLED: "57P01",
   E_AUDIT_UNAVAILABLE: "PX005",
+  E_REVOKED: "PX003",
+  E_FROZEN: "PX003",
+  E_BUDGET_EXCEEDED: "PX004",
 };
 
 export function sqlstateFor(code: ErrorCode): string {

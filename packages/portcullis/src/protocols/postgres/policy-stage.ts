@@ -9,7 +9,8 @@
  */
 import { randomBytes } from "node:crypto";
 import type { ApprovalGate, ApprovalMode } from "../../core/approval-gate.js";
-import type { OperationTicket, Session } from "../../core/sessions.js";
+import type { OperationTicket, Refusal as ContainmentRefusal, Session } from "../../core/sessions.js";
+import { sqlstateFor } from "./errors.js";
 import { sqlOperationKeys } from "../../approvals/keys.js";
 import type { Decision } from "../../policy/decision.js";
 import type { PolicyEngine } from "../../policy/engine.js";
@@ -139,6 +140,9 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
     return refuseWith(sqlstate, decision.message ? `${text}: ${decision.message}` : text, decision.rule ? `rule: ${decision.rule}` : undefined, extended);
   };
 
+  /** Containment's refusal of an operation policy allowed (a spent budget, a revoked identity). */
+  const refuseFor = (r: ContainmentRefusal, extended: boolean): Verdict => refuseWith(sqlstateFor(r.code), r.message, undefined, extended);
+
   /** A refusal of a name the gateway does not know: audited like any denial. */
   const refuseUnknown = (what: "statement" | "portal", name: string, sqlstate: string): Verdict => {
     const d = unknownName(what, name);
@@ -212,6 +216,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
         const prepared = { infos: deps.cache.classify(sql), summary: deps.cache.normalize(sql), text: sql };
         const { decision, ticket } = judge(prepared, "execute");
         deps.onOperation?.(ticket.op, false);
+        if (ticket.refusal) return refuseFor(ticket.refusal, false);
         if (decision.action === "approve") return approve(decision, prepared, ticket, false, () => track(prepared.infos));
         if (decision.action !== "allow") return refuse(decision, "42501", false);
         return whenDurable(ticket, false, () => track(prepared.infos));
@@ -244,6 +249,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
         // Judged again by what it is now: the policy may have changed since Parse.
         const { decision, ticket } = judge(prepared, "execute");
         deps.onOperation?.(ticket.op, true);
+        if (ticket.refusal) return refuseFor(ticket.refusal, true);
         if (decision.action === "approve") return approve(decision, prepared, ticket, true, () => track(prepared.infos));
         if (decision.action !== "allow") return refuse(decision, "42501", true);
         return whenDurable(ticket, true, () => track(prepared.infos));
@@ -252,6 +258,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
         // The fast-path call names a function by OID only: the gateway cannot say what it is.
         const { decision, ticket } = judge({ infos: UNKNOWN_CALL }, "execute");
         deps.onOperation?.(ticket.op, false);
+        if (ticket.refusal) return refuseFor(ticket.refusal, false);
         if (decision.action !== "allow") return refuse(decision, "42501", false);
         return whenDurable(ticket, false);
       }

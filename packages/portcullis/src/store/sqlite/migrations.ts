@@ -103,4 +103,47 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX grants_lookup ON grants (sub, connection, key);
     `,
   },
+  {
+    version: 4,
+    name: "containment",
+    sql: `
+      -- Identities (or tokens, groups, issuers) that may not act, checked at every session start and operation.
+      CREATE TABLE revocations (
+        id         TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL,            -- subject | jti | group | issuer
+        value      TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,                  -- NULL: until lifted
+        lifted_at  INTEGER,
+        lifted_by  TEXT
+      );
+      CREATE TABLE freezes (
+        connection TEXT PRIMARY KEY,
+        reason     TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      -- Budget consumption per budget, scope key and minute: the sliding window survives restarts.
+      CREATE TABLE budget_usage (
+        budget     TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        minute     INTEGER NOT NULL,         -- ms since the epoch / 60000
+        rows       INTEGER NOT NULL DEFAULT 0,
+        bytes      INTEGER NOT NULL DEFAULT 0,
+        statements INTEGER NOT NULL DEFAULT 0,
+        tables     TEXT NOT NULL DEFAULT '[]',  -- JSON: tables read in that minute
+        PRIMARY KEY (budget, key, minute)
+      ) WITHOUT ROWID;
+      -- Where each identity has connected from, for new_client_address alerts.
+      CREATE TABLE client_addresses (
+        sub        TEXT NOT NULL,
+        iss        TEXT NOT NULL,
+        address    TEXT NOT NULL,
+        last_seen  INTEGER NOT NULL,
+        PRIMARY KEY (sub, iss, address)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

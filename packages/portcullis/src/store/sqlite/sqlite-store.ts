@@ -11,7 +11,7 @@ import type { Database, Statement } from "better-sqlite3";
 import { PortcullisError, isPortcullisError } from "../../errors.js";
 import type { RunContext } from "../../identity/principal.js";
 import type {
-  ApprovalRow, ApprovalState, GrantRow,
+  ApprovalRow, ApprovalState, GrantRow, BudgetUsageRow, FreezeRow, RevocationRow,
   AuditRow, CheckpointRow, JournalBatch, Protocol, RecordingChunk, SessionEnd, SessionFilter, SessionRecord, SessionStats, Store,
 } from "../store.js";
 import { applyMigrations, schemaVersion } from "./migrate.js";
@@ -71,6 +71,18 @@ interface DbGrant {
   key: string;
   uses_left: number | null;
   expires_at: number;
+}
+
+interface DbRevocation {
+  id: string;
+  kind: RevocationRow["kind"];
+  value: string;
+  reason: string;
+  created_by: string;
+  created_at: number;
+  expires_at: number | null;
+  lifted_at: number | null;
+  lifted_by: string | null;
 }
 
 function fromDbApproval(r: DbApproval | undefined): ApprovalRow | undefined {
@@ -316,6 +328,72 @@ export class SqliteStore implements Store {
       if (row.kind === "once") this.db.prepare("UPDATE grants SET uses_left = uses_left - 1 WHERE id = ?").run(row.id);
       return { id: row.id, approval: row.approval, sub: row.sub, iss: row.iss, connection: row.connection, kind: row.kind, key: row.key, usesLeft: row.uses_left, expiresAt: row.expires_at };
     }).immediate());
+  }
+
+  saveRevocation(r: RevocationRow): void {
+    guard("save revocation", () => this.db.prepare(`
+      INSERT INTO revocations (id, kind, value, reason, created_by, created_at, expires_at, lifted_at, lifted_by)
+      VALUES (@id, @kind, @value, @reason, @createdBy, @createdAt, @expiresAt, @liftedAt, @liftedBy)
+      ON CONFLICT (id) DO UPDATE SET lifted_at = excluded.lifted_at, lifted_by = excluded.lifted_by, expires_at = excluded.expires_at`).run(r));
+  }
+
+  listRevocations(includeLifted = false): RevocationRow[] {
+    const rows = guard("list revocations", () => this.db.prepare<[], DbRevocation>(
+      `SELECT * FROM revocations ${includeLifted ? "" : "WHERE lifted_at IS NULL"} ORDER BY created_at DESC`).all());
+    return rows.map((r) => ({
+      id: r.id, kind: r.kind, value: r.value, reason: r.reason, createdBy: r.created_by, createdAt: r.created_at,
+      expiresAt: r.expires_at, liftedAt: r.lifted_at, liftedBy: r.lifted_by,
+    }));
+  }
+
+  saveFreeze(f: FreezeRow): void {
+    guard("save freeze", () => this.db.prepare(`
+      INSERT INTO freezes (connection, reason, created_by, created_at) VALUES (@connection, @reason, @createdBy, @createdAt)
+      ON CONFLICT (connection) DO UPDATE SET reason = excluded.reason, created_by = excluded.created_by, created_at = excluded.created_at`).run(f));
+  }
+
+  deleteFreeze(connection: string): boolean {
+    return guard("delete freeze", () => this.db.prepare("DELETE FROM freezes WHERE connection = ?").run(connection).changes > 0);
+  }
+
+  listFreezes(): FreezeRow[] {
+    return guard("list freezes", () => this.db.prepare<[], { connection: string; reason: string; created_by: string; created_at: number }>("SELECT * FROM freezes").all())
+      .map((f) => ({ connection: f.connection, reason: f.reason, createdBy: f.created_by, createdAt: f.created_at }));
+  }
+
+  addBudgetUsage(rows: readonly BudgetUsageRow[]): void {
+    guard("add budget usage", () => {
+      const get = this.db.prepare<[string, string, number], { tables: string }>("SELECT tables FROM budget_usage WHERE budget = ? AND key = ? AND minute = ?");
+      const put = this.db.prepare(`
+        INSERT INTO budget_usage (budget, key, minute, rows, bytes, statements, tables) VALUES (@budget, @key, @minute, @rows, @bytes, @statements, @tables)
+        ON CONFLICT (budget, key, minute) DO UPDATE SET rows = rows + excluded.rows, bytes = bytes + excluded.bytes,
+          statements = statements + excluded.statements, tables = excluded.tables`);
+      this.db.transaction(() => {
+        for (const r of rows) {
+          const prev = get.get(r.budget, r.key, r.minute);
+          const tables = [...new Set([...(prev ? (JSON.parse(prev.tables) as string[]) : []), ...r.tables])];
+          put.run({ budget: r.budget, key: r.key, minute: r.minute, rows: r.rows, bytes: r.bytes, statements: r.statements, tables: JSON.stringify(tables) });
+        }
+      })();
+    });
+  }
+
+  loadBudgetUsage(sinceMinute: number): BudgetUsageRow[] {
+    return guard("load budget usage", () => {
+      this.db.prepare("DELETE FROM budget_usage WHERE minute < ?").run(sinceMinute);
+      return this.db.prepare<[], Omit<BudgetUsageRow, "tables"> & { tables: string }>("SELECT * FROM budget_usage").all()
+        .map((r) => ({ ...r, tables: JSON.parse(r.tables) as string[] }));
+    });
+  }
+
+  touchClientAddress(sub: string, iss: string, address: string, now: number): { lastSeen?: number; known: boolean } {
+    return guard("touch client address", () => this.db.transaction(() => {
+      const last = this.db.prepare<[string, string, string], number>("SELECT last_seen FROM client_addresses WHERE sub = ? AND iss = ? AND address = ?").pluck().get(sub, iss, address);
+      const known = this.db.prepare<[string, string], number>("SELECT 1 FROM client_addresses WHERE sub = ? AND iss = ? LIMIT 1").pluck().get(sub, iss) !== undefined;
+      this.db.prepare("INSERT INTO client_addresses (sub, iss, address, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT (sub, iss, address) DO UPDATE SET last_seen = excluded.last_seen")
+        .run(sub, iss, address, now);
+      return { ...(last !== undefined ? { lastSeen: last } : {}), known };
+    })());
   }
 
   setSizeLimit(bytes: number | undefined): void {

@@ -1,0 +1,34 @@
+/**
+ * Detections that are not policy: patterns worth an alert. `new_client_address`: an identity that
+ * has connected before shows up from an address it has not used within the configured period
+ * (a leaked token used from elsewhere looks exactly like this).
+ */
+import type { LoadedConfig } from "../config/load.js";
+import type { Store } from "../store/store.js";
+import type { AlertBus } from "./alerts.js";
+import type { Logger } from "./logger.js";
+import type { Session } from "./sessions.js";
+
+export class Detections {
+  constructor(private readonly store: Store, private readonly alerts: AlertBus, private readonly config: () => LoadedConfig, private readonly logger: Logger) {}
+
+  /** `address`: the client's IP address (no port: ports change with every connection). */
+  sessionOpened(session: Session, address: string): void {
+    const p = session.principal;
+    const now = Date.now();
+    let seen: { lastSeen?: number; known: boolean };
+    try {
+      seen = this.store.touchClientAddress(p.sub, p.iss, address, now);
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, "client address could not be recorded");
+      return;
+    }
+    const stale = seen.lastSeen === undefined || now - seen.lastSeen > this.config().detections.new_client_address_after;
+    if (seen.known && stale) {
+      this.alerts.raise("new_client_address", {
+        session: session.id, sub: p.sub, iss: p.iss, connection: session.record.connection, address,
+        ...(seen.lastSeen !== undefined ? { last_seen: new Date(seen.lastSeen).toISOString() } : {}),
+      }, `${p.iss} ${p.sub} ${address}`);
+    }
+  }
+}
