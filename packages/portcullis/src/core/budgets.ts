@@ -40,7 +40,8 @@ class Window {
   private readonly tableSeen = new Map<string, number>();
   private oldest = Number.POSITIVE_INFINITY;
 
-  private roll(minute: number): Bucket {
+  /** Drops the minutes that have left the window (cheap when none has: one comparison). */
+  refresh(minute: number): void {
     const horizon = minute - WINDOW_MINUTES + 1;
     if (this.oldest < horizon) {
       for (const [m, b] of this.buckets) {
@@ -53,6 +54,10 @@ class Window {
       for (const [t, m] of this.tableSeen) if (m < horizon) this.tableSeen.delete(t);
       this.oldest = Math.min(...this.buckets.keys(), minute);
     }
+  }
+
+  private roll(minute: number): Bucket {
+    this.refresh(minute);
     let b = this.buckets.get(minute);
     if (!b) {
       b = { rows: 0, bytes: 0, statements: 0, tables: new Set() };
@@ -109,7 +114,7 @@ export class SessionMeter {
     for (const s of this.scopes) {
       const b = s.budget;
       const w = s.window;
-      w.add(minute, {});
+      w.refresh(minute);
       if (b.rows_per_hour !== undefined && w.rows >= b.rows_per_hour) return exceeded(s, "rows", b.rows_per_hour);
       if (b.bytes_per_hour !== undefined && w.bytes >= b.bytes_per_hour) return exceeded(s, "bytes", b.bytes_per_hour);
       if (b.statements_per_hour !== undefined && w.statements + 1 > b.statements_per_hour) return exceeded(s, "statements", b.statements_per_hour);
@@ -125,6 +130,7 @@ export class SessionMeter {
     for (const s of this.scopes) {
       const b = s.budget;
       const w = s.window;
+      w.refresh(minute);
       if (b.rows_per_hour !== undefined && w.rows + 1 > b.rows_per_hour) return exceeded(s, "rows", b.rows_per_hour);
       if (b.bytes_per_hour !== undefined && w.bytes + bytes > b.bytes_per_hour) return exceeded(s, "bytes", b.bytes_per_hour);
     }

@@ -80,6 +80,7 @@ describe("containment", () => {
         budgets: [{ name: "reader-rows", subjects: ["bulk-reader"], rows_per_hour: 1000 }],
         alerts: [{ on: ["budget_exceeded", "revoked_identity_used", "session_killed", "bulk_read"], webhook: { url: `http://127.0.0.1:${(hook.address() as { port: number }).port}/alerts`, secret: SECRET } }],
         detections: { bulk_read_rows: 50_000 },
+        identity: { dev_issuer: true, admins: ["security"], expiry_grace: "5s" },
       },
     });
   });
@@ -211,6 +212,16 @@ describe("containment", () => {
     await again.query("select 1");
     await again.end();
     await onReports.end();
+  });
+
+  it("lets a statement in flight finish within the expiry grace, then ends the session", async () => {
+    const c = new pg.Client(gw.clientConfig(await gw.token("short-lived", ["agents"], 2)));
+    const ended = new Promise<{ code?: string }>((r) => c.on("error", (e: { code?: string }) => r(e)));
+    await c.connect();
+    // Expires two seconds in, while this statement runs; the grace lets it finish.
+    const r = await c.query("select pg_sleep(3.5), 'finished' as status");
+    assert.equal(r.rows[0].status, "finished");
+    assert.equal((await ended).code, "PX003");
   });
 
   it("kills one session by id", async () => {
