@@ -201,7 +201,7 @@ describe("containment", () => {
   it("freezing a connection ends its sessions only, and refuses new ones until unfrozen", async () => {
     const onApp = await client("freeze-a", "app");
     const onReports = await client("freeze-b", "reports");
-    const ended = new Promise<{ code?: string }>((r) => onApp.on("error", (e: { code?: string }) => r(e)));
+    const ended = new Promise<{ code?: string }>((r) => onApp.on("error", (e: Error & { code?: string }) => r(e)));
     const f = await cli(["freeze", "--connection", "app", "--reason", "incident 42", "--url", url()], await asAdmin());
     assert.equal(f.code, 0, f.stderr);
     assert.equal((await ended).code, "PX003");
@@ -216,7 +216,7 @@ describe("containment", () => {
 
   it("lets a statement in flight finish within the expiry grace, then ends the session", async () => {
     const c = new pg.Client(gw.clientConfig(await gw.token("short-lived", ["agents"], 2)));
-    const ended = new Promise<{ code?: string }>((r) => c.on("error", (e: { code?: string }) => r(e)));
+    const ended = new Promise<{ code?: string }>((r) => c.on("error", (e: Error & { code?: string }) => r(e)));
     await c.connect();
     // Expires two seconds in, while this statement runs; the grace lets it finish.
     const r = await c.query("select pg_sleep(3.5), 'finished' as status");
@@ -228,7 +228,7 @@ describe("containment", () => {
     const victim = await client("kill-me");
     const other = await client("keep-me");
     const id = gw.gw.context.sessions.list().find((s) => s.principal.sub === "kill-me")!.id;
-    const ended = new Promise<{ code?: string }>((r) => victim.on("error", (e: { code?: string }) => r(e)));
+    const ended = new Promise<{ code?: string }>((r) => victim.on("error", (e: Error & { code?: string }) => r(e)));
     const r = await cli(["sessions", "kill", id, "--reason", "suspicious", "--url", url()], await asAdmin());
     assert.equal(r.code, 0, r.stderr);
     assert.equal((await ended).code, "57P01");
