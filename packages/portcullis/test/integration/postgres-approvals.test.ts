@@ -262,6 +262,18 @@ describe("approvals", () => {
     await sql.end();
   });
 
+  it("cancels a held approval when its identity is revoked, and ends the session with PX003", async () => {
+    const c = await agent("agent-7");
+    c.on("error", () => {});
+    const held = c.query("delete from customers where id = 6").then(() => assert.fail("ran"), (e: { code?: string }) => e.code);
+    const a = await pending((x) => x.requester.sub === "agent-7");
+    gw.gw.containment.revoke({ kind: "subject", value: "agent-7", reason: "test", by: "responder" });
+    assert.equal(await held, "PX003");
+    for (let i = 0; i < 100 && gw.gw.approvals.get(a.id)!.state === "pending"; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(gw.gw.approvals.get(a.id)!.state, "cancelled");
+    assert.ok((await customerIds()).includes(6));
+  });
+
   it("cancels the approval when the client cancels a held statement", async () => {
     const sql = postgres({ ...gw.clientConfig(await gw.token("agent-3", ["agents"])), username: "agent", max: 1 });
     const q = sql`delete from customers where id = 6`;
