@@ -32,6 +32,7 @@ import { DevIssuer } from "./identity/dev-issuer.js";
 import type { TokenVerifier } from "./identity/principal.js";
 import { createTokenVerifier } from "./identity/verifier.js";
 import { type ListenAddress, PostgresListener } from "./protocols/postgres/adapter.js";
+import { HttpTargets } from "./protocols/http/adapter.js";
 import { PolicyEngine } from "./policy/engine.js";
 import { ClassificationCache } from "./policy/sql/cache.js";
 import { loadSqlParser } from "./policy/sql/classify.js";
@@ -197,6 +198,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
   };
 
   const listeners: PostgresListener[] = [];
+  const httpTargets = new HttpTargets(context);
   let http: Awaited<ReturnType<typeof startHttpApi>> | undefined;
   try {
     if (config.gateway.postgres) {
@@ -211,6 +213,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
         ...config.gateway.http,
         approvals: approvalService,
         store,
+        httpTargets,
         ready: () => {
           const checks = { store: store.ping(), audit: journal.isAvailable, listeners: listeners.length > 0 || !config.gateway.postgres };
           return { ready: Object.values(checks).every(Boolean), checks };
@@ -270,6 +273,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
       sessions.killAll("gateway shutting down");
       for (const l of listeners) await l.stop();
       await http?.app.close();
+      await httpTargets.close();
       verifier.close?.();
       clearInterval(retentionTimer);
       approvalService.close();

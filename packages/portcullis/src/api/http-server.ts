@@ -9,6 +9,7 @@ import { registerApprovalLinkRoutes } from "./approval-links.js";
 import { registerApprovalRoutes } from "./approvals.js";
 import { registerContainmentRoutes } from "./containment.js";
 import type { Store } from "../store/store.js";
+import type { HttpTargets } from "../protocols/http/adapter.js";
 import { registerSlackRoutes } from "./slack.js";
 
 export interface HttpApiOptions {
@@ -18,6 +19,8 @@ export interface HttpApiOptions {
   ready: () => { ready: boolean; checks: Record<string, boolean> };
   approvals: ApprovalService;
   store: Store;
+  /** HTTP targets under /c/<connection>/ (absent: none configured). */
+  httpTargets?: HttpTargets;
 }
 
 export async function startHttpApi(ctx: GatewayContext, opts: HttpApiOptions): Promise<{ app: FastifyInstance; port: number }> {
@@ -35,6 +38,7 @@ export async function startHttpApi(ctx: GatewayContext, opts: HttpApiOptions): P
   registerSlackRoutes(app, ctx, opts.approvals);
   registerApprovalLinkRoutes(app, ctx, opts.approvals);
   registerContainmentRoutes(app, ctx, opts.store);
+  opts.httpTargets?.register(app);
   await app.listen({ host: opts.host, port: opts.port });
   const addr = app.server.address();
   return { app, port: typeof addr === "object" && addr ? addr.port : opts.port };

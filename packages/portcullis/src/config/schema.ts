@@ -90,7 +90,46 @@ const postgresConnection = z.object({
   access: groupList.min(1, { message: "expected at least one group (nobody could use this connection)" }),
 }).strict();
 
-const connection = z.discriminatedUnion("type", [postgresConnection]);
+const httpConnection = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, {
+    message: "expected lowercase letters, digits, '-' or '_' (at most 63)",
+  }),
+  type: z.literal("http"),
+  target: z.object({
+    /** Base URL; requests to /c/<name>/x go to <url>/x. */
+    url: z.url().refine((u) => /^https?:/.test(u), { message: "expected an http:// or https:// URL" }),
+    /** PEM of the CA that signs the target's certificate (default: the system's). */
+    ca: z.string().optional(),
+    /** Client certificate and key (PEM) when the target wants mutual TLS. */
+    cert: z.string().optional(),
+    key: z.string().optional(),
+    connect_timeout: duration.default(10_000),
+    /** How long the target may take to start answering. */
+    timeout: duration.default(60_000),
+  }).strict(),
+  /** How the gateway authenticates to the target; the agent never sees any of it. */
+  credentials: z.object({
+    headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), z.string()).optional(),
+    basic: z.object({ username: z.string(), password: z.string() }).strict().optional(),
+    query: z.record(z.string().min(1), z.string()).optional(),
+    oauth2: z.object({
+      token_url: z.url(),
+      client_id: z.string().min(1),
+      client_secret: z.string().min(1),
+      scope: z.string().optional(),
+      audience: z.string().optional(),
+    }).strict().optional(),
+  }).strict().default({}),
+  access: groupList.min(1, { message: "expected at least one group (nobody could use this connection)" }),
+  /** Largest request body accepted (it is judged, masked and recorded whole). */
+  max_request_body: size.default(10 * 1024 * 1024),
+  /** Largest response body masked; a larger one that needs masking is refused (502), never passed unmasked. */
+  max_masked_body: size.default(64 * 1024 * 1024),
+  /** Responses that are neither JSON nor text, when masking applies: pass them, or refuse them (502). */
+  binary_responses: z.enum(["pass", "refuse"]).default("pass"),
+}).strict();
+
+const connection = z.discriminatedUnion("type", [postgresConnection, httpConnection]);
 
 const patternList = z.array(z.string().min(1)).min(1);
 
@@ -168,10 +207,12 @@ const maskingRule = z.object({
   /** `table.column` or `schema.table.column`, globs allowed (`payments.card_*`). */
   columns: z.array(z.string().regex(/^[^.\s]+(\.[^.\s]+){1,2}$/, { message: 'expected "table.column" or "schema.table.column"' })).min(1).optional(),
   detectors: z.array(z.enum(DETECTOR_NAMES)).min(1).optional(),
+  /** JSON key names (globs, case-insensitive) whose values are masked in HTTP bodies: `ssn`, `*_token`. */
+  keys: z.array(z.string().min(1)).min(1).optional(),
   strategy: z.enum(MASKING_STRATEGIES).default("redact"),
   /** A masked column of a type that cannot hold the mask (integer, date, binary...): NULL it, or end the session. */
   non_text: z.enum(["null", "refuse"]).default("null"),
-}).strict().refine((m) => m.columns !== undefined || m.detectors !== undefined, { message: "expected columns, detectors, or both" });
+}).strict().refine((m) => m.columns !== undefined || m.detectors !== undefined || m.keys !== undefined, { message: "expected columns, keys, detectors, or a combination" });
 
 /** An HTTPS (or loopback HTTP) endpoint that receives HMAC-signed JSON. */
 const webhookTarget = z.object({
@@ -351,6 +392,9 @@ export const configSchema = z.object({
   if (cfg.identity.issuers.length === 0 && !cfg.identity.dev_issuer) {
     ctx.addIssue({ code: "custom", path: ["identity"], message: "no token issuer: configure identity.issuers or set identity.dev_issuer: true" });
   }
+  cfg.connections.forEach((c, i) => {
+    if (c.type === "http" && !cfg.gateway.http) ctx.addIssue({ code: "custom", path: ["connections", i, "type"], message: "http connections are served on gateway.http, which is not set" });
+  });
   for (const key of ["mysql", "ssh"] as const) {
     if (cfg.gateway[key]) ctx.addIssue({ code: "custom", path: ["gateway", key], message: `the ${key} listener is not available in this version` });
   }
@@ -361,6 +405,7 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 export type PostgresConnection = z.infer<typeof postgresConnection>;
+export type HttpConnection = z.infer<typeof httpConnection>;
 export type ConnectionConfig = z.infer<typeof connection>;
 export type IssuerConfig = z.infer<typeof issuer>;
 export type RuleConfig = z.infer<typeof rule>;

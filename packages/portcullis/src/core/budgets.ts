@@ -124,17 +124,26 @@ export class SessionMeter {
     return undefined;
   }
 
+  /** Charges bytes of a body (no rows); when they would cross a budget nothing is charged and they must not be sent. */
+  bytes(n: number): Exceeded | undefined {
+    return this.charge(0, n);
+  }
+
   /** Charges one row of `bytes`; when it would cross a budget nothing is charged and the row must not be sent. */
   row(bytes: number): Exceeded | undefined {
+    return this.charge(1, bytes);
+  }
+
+  private charge(rows: number, bytes: number): Exceeded | undefined {
     const minute = Math.floor(Date.now() / MINUTE);
     for (const s of this.scopes) {
       const b = s.budget;
       const w = s.window;
       w.refresh(minute);
-      if (b.rows_per_hour !== undefined && w.rows + 1 > b.rows_per_hour) return exceeded(s, "rows", b.rows_per_hour);
+      if (rows > 0 && b.rows_per_hour !== undefined && w.rows + rows > b.rows_per_hour) return exceeded(s, "rows", b.rows_per_hour);
       if (b.bytes_per_hour !== undefined && w.bytes + bytes > b.bytes_per_hour) return exceeded(s, "bytes", b.bytes_per_hour);
     }
-    for (const s of this.scopes) this.book.charge(s, minute, { rows: 1, bytes });
+    for (const s of this.scopes) this.book.charge(s, minute, { rows, bytes });
     return undefined;
   }
 }

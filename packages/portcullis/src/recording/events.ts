@@ -31,7 +31,7 @@ export interface OperationEvent {
   functions?: string[];
   action: "allow" | "deny" | "approve";
   rule?: string;
-  /** Why an allowed operation was still refused (PX005: audit unavailable). */
+  /** Why an allowed operation was still refused (a spent budget, a revoked identity). */
   refused?: string;
 }
 

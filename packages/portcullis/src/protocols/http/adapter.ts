@@ -1,0 +1,299 @@
+/**
+ * HTTP targets: a reverse proxy per connection under /c/<connection>/ on the gateway's HTTP
+ * listener. Each request is a session of its own: the agent's bearer token is verified, the
+ * request is judged by policy (`when.http`), audited before it is forwarded, sent to the target
+ * with the connection's credentials instead of the token, and the response is masked (JSON by key
+ * and value, text by detectors; compressed bodies decoded and sent identity-encoded) and recorded.
+ *
+ * Outcomes in HTTP's words (SPEC §4): denied 403, approval required (defer) 428, approval denied or
+ * expired 403, revoked/frozen 401, budget exceeded 429, audit unavailable 503, bad token 401.
+ */
+import { createHash } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { Agent } from "undici";
+import type { HttpConnection } from "../../config/schema.js";
+import { authorizeConnection } from "../../core/access.js";
+import type { GatewayContext } from "../../core/context.js";
+import type { Refusal, Session } from "../../core/sessions.js";
+import { type ErrorCode, PortcullisError, isPortcullisError } from "../../errors.js";
+import type { Principal } from "../../identity/principal.js";
+import { bodyKind, decodeContent, readBody } from "./body.js";
+import { CredentialInjector } from "./credentials.js";
+import { requestHeadersForTarget, responseHeadersForAgent, runHintsOf } from "./headers.js";
+import { httpMasking } from "./masking.js";
+
+/** Status and error word for each gateway error code. */
+const STATUS: Partial<Record<ErrorCode, [number, string]>> = {
+  E_TOKEN_INVALID: [401, "unauthorized"],
+  E_TOKEN_EXPIRED: [401, "unauthorized"],
+  E_ACCESS_DENIED: [403, "forbidden"],
+  E_REVOKED: [401, "revoked"],
+  E_FROZEN: [401, "frozen"],
+  E_SESSION_KILLED: [503, "session_killed"],
+  E_BUDGET_EXCEEDED: [429, "budget_exceeded"],
+  E_AUDIT_UNAVAILABLE: [503, "audit_unavailable"],
+  E_MESSAGE_TOO_LARGE: [413, "too_large"],
+  E_UPSTREAM_UNAVAILABLE: [502, "bad_gateway"],
+  E_UPSTREAM_AUTH: [502, "bad_gateway"],
+  E_PROTOCOL: [502, "bad_gateway"],
+};
+
+/** How much of a body a recording keeps. */
+const RECORDED_BODY = 64 * 1024;
+
+class Answer extends Error {
+  constructor(readonly status: number, readonly body: Record<string, unknown>) {
+    super(String(body.error));
+  }
+}
+
+export class HttpTargets {
+  private readonly agents = new Map<string, { config: HttpConnection; agent: Agent }>();
+  private readonly credentials = new CredentialInjector();
+
+  constructor(private readonly ctx: GatewayContext) {}
+
+  register(app: FastifyInstance): void {
+    void app.register(async (scope) => {
+      // Bodies are read by the proxy itself (with the connection's limit), never parsed by fastify.
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
+      const handler = (req: FastifyRequest<{ Params: { connection: string; "*"?: string } }>, reply: FastifyReply) => {
+        reply.hijack();
+        void this.handle(req.params.connection, `/${req.params["*"] ?? ""}`, req.raw, reply.raw);
+      };
+      scope.all("/c/:connection", handler);
+      scope.all("/c/:connection/*", handler);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.agents.values()].map((a) => a.agent.close()));
+    this.agents.clear();
+  }
+
+  private async handle(name: string, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let session: Session | undefined;
+    const clientAddress = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? 0}`;
+    const abort = new AbortController();
+    let endReason = "client_closed";
+    try {
+      const principal = await this.authenticate(req);
+      const connection = this.authorize(principal, name);
+      this.ctx.containment.admitSession(principal, connection.name, clientAddress);
+      session = await this.ctx.sessions.open({
+        protocol: "http",
+        connection: connection.name,
+        principal,
+        clientAddress,
+        runHints: runHintsOf(req.headers),
+        terminate: (reason, code) => {
+          endReason = `${code === "E_REVOKED" ? "revoked" : code === "E_FROZEN" ? "frozen" : "killed"}: ${reason}`;
+          abort.abort();
+          if (!res.headersSent) send(res, ...statusOf(code, "session ended"));
+          else res.destroy();
+        },
+      });
+      this.ctx.detections.sessionOpened(session, req.socket.remoteAddress ?? "?");
+      await this.proxy(session, connection, path, req, res, abort.signal);
+      endReason = abort.signal.aborted ? endReason : "completed";
+    } catch (err) {
+      if (err instanceof Answer) send(res, err.status, err.body);
+      else if (isPortcullisError(err)) {
+        if (err.code === "E_TOKEN_INVALID") this.ctx.metrics.authFailures.inc({ protocol: "http", reason: "E_TOKEN_INVALID" });
+        send(res, ...statusOf(err.code, err.code === "E_TOKEN_INVALID" ? "invalid token" : err.message));
+      } else if (!abort.signal.aborted) {
+        this.ctx.logger.error({ err, connection: name }, "http request failed");
+        send(res, 502, { error: "bad_gateway", message: "the target could not be reached" });
+      }
+      endReason = abort.signal.aborted ? endReason : `error: ${isPortcullisError(err) ? err.code : err instanceof Answer ? err.status : "internal"}`;
+    } finally {
+      session?.close(endReason);
+    }
+  }
+
+  private async authenticate(req: IncomingMessage): Promise<Principal> {
+    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "");
+    if (!m) throw new Answer(401, { error: "unauthorized", message: "a bearer token is required" });
+    try {
+      return await this.ctx.verifier.verify(m[1]!);
+    } catch {
+      throw new PortcullisError("E_TOKEN_INVALID", "invalid token");
+    }
+  }
+
+  private authorize(principal: Principal, name: string): HttpConnection {
+    return authorizeConnection(this.ctx.config(), principal, name, "http") as HttpConnection;
+  }
+
+  private async proxy(session: Session, connection: HttpConnection, path: string, req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
+    const body = await readBody(req, connection.max_request_body);
+    const method = (req.method ?? "GET").toUpperCase();
+    const query = req.url?.includes("?") ? req.url.slice(req.url.indexOf("?")) : "";
+    const opHeaders: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (k !== "authorization") opHeaders[k] = Array.isArray(v) ? v.join(", ") : v;
+    const decision = this.ctx.policy().decide(session.principal, connection.name, { type: "http", method, path, headers: opHeaders });
+    const masking = httpMasking(this.ctx.config(), connection.name, this.ctx.maskingKey);
+    const requestText = body.length > 0 && bodyKind(req.headers["content-type"]) !== "binary" ? body.toString("utf8") : undefined;
+    const ticket = session.decided({
+      operation: { type: "http", summary: `${method} ${path}`, kinds: [method] },
+      action: decision.action,
+      ...(decision.rule !== undefined ? { rule: decision.rule } : {}),
+    });
+    if (requestText !== undefined) session.recordMessage({ e: "notice", text: `request body: ${clip(maskAs(masking, req.headers["content-type"], requestText))}` });
+    if (ticket.refusal) throw refusalAnswer(ticket.refusal);
+    if (decision.action === "deny") {
+      throw new Answer(403, { error: "denied", rule: decision.rule, ...(decision.message ? { message: decision.message } : {}) });
+    }
+    let durable = ticket.durable;
+    if (decision.action === "approve") durable = (await this.approve(session, connection, decision.rule!, method, path + query, body, req)).durable;
+    if (durable) await durable.catch(() => { throw new PortcullisError("E_AUDIT_UNAVAILABLE", "audit log unavailable; request refused (fail closed)"); });
+
+    const url = new URL(connection.target.url.replace(/\/+$/, "") + path + query);
+    const headers = requestHeadersForTarget(req.headers);
+    headers["x-forwarded-for"] = req.socket.remoteAddress ?? "";
+    headers["x-forwarded-proto"] = "encrypted" in req.socket ? "https" : "http";
+    if (req.headers.host) headers["x-forwarded-host"] = req.headers.host;
+    await this.credentials.apply(connection, headers, url);
+    const started = Date.now();
+    let upstream;
+    try {
+      upstream = await this.agentFor(connection).request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: method as "GET",
+        headers,
+        ...(body.length > 0 ? { body } : {}),
+        signal,
+        headersTimeout: connection.target.timeout,
+      });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      throw new PortcullisError("E_UPSTREAM_UNAVAILABLE", `cannot reach the target of connection "${connection.name}" (${(err as { code?: string }).code ?? (err as Error).name})`);
+    }
+    const upstreamHeaders = upstream.headers as Record<string, string | string[] | undefined>;
+    const contentType = first(upstreamHeaders["content-type"]);
+    const kind = bodyKind(contentType);
+    const meter = session.meter;
+
+    if (kind === "binary" && masking.active && connection.binary_responses === "refuse") {
+      upstream.body.destroy();
+      throw new Answer(502, { error: "bad_gateway", message: "the target answered with a body that cannot be masked" });
+    }
+    if (!masking.active || kind === "binary" || upstream.statusCode === 204 || upstream.statusCode === 304 || method === "HEAD") {
+      // Nothing to mask (or binary_responses: pass): the body streams through, counted (and stopped) by budgets as it goes.
+      res.writeHead(upstream.statusCode, responseHeadersForAgent(upstreamHeaders));
+      let bytes = 0;
+      for await (const chunk of upstream.body) {
+        const over = meter?.bytes((chunk as Buffer).length);
+        if (over) {
+          this.ctx.containment.budgetExceeded(session, over);
+          res.destroy();
+          throw new PortcullisError("E_BUDGET_EXCEEDED", "budget exceeded mid-response");
+        }
+        bytes += (chunk as Buffer).length;
+        if (!res.write(chunk)) await new Promise((r) => res.once("drain", r));
+      }
+      res.end();
+      session.recordResult({ e: "result", op: ticket.op, rows: [], row_count: 0, bytes, tag: String(upstream.statusCode), ms: Date.now() - started });
+      return;
+    }
+    // Masking needs the whole body: bounded by max_masked_body, and never passed unmasked when larger.
+    let raw: Buffer;
+    try {
+      raw = await readBody(upstream.body, connection.max_masked_body);
+    } catch {
+      throw new Answer(502, { error: "bad_gateway", message: `the response is larger than max_masked_body (${connection.max_masked_body} bytes) and cannot be masked` });
+    }
+    const decoded = await decodeContent(raw, first(upstreamHeaders["content-encoding"]), connection.max_masked_body);
+    const text = decoded.toString("utf8");
+    const recorded = maskAs(masking, contentType, text);
+    const out = recorded === text ? decoded : Buffer.from(recorded, "utf8");
+    const over = meter?.bytes(out.length);
+    if (over) {
+      this.ctx.containment.budgetExceeded(session, over);
+      throw refusalAnswer({ code: "E_BUDGET_EXCEEDED", message: `budget ${over.budget} exceeded (${over.measure} per hour: ${over.limit})` });
+    }
+    res.writeHead(upstream.statusCode, { ...responseHeadersForAgent(upstreamHeaders, ["content-length", "content-encoding"]), "content-length": String(out.length) });
+    res.end(out);
+    session.recordResult({
+      e: "result", op: ticket.op, rows: [[clip(recorded)]], row_count: 0, bytes: out.length,
+      tag: String(upstream.statusCode), ms: Date.now() - started,
+      ...(recorded.length > RECORDED_BODY ? { truncated: true } : {}),
+      sha256: createHash("sha256").update(out).digest("hex"),
+    });
+  }
+
+  /** approve: a grant the agent holds lets it run; otherwise defer (428, with Prefer: respond-async) or hold. */
+  private async approve(session: Session, connection: HttpConnection, rule: string, method: string, target: string, body: Buffer, req: IncomingMessage): Promise<{ durable?: Promise<void> }> {
+    const once = createHash("sha256").update(`http\0${method}\0${target}\0`).update(body).digest("hex");
+    const shape = createHash("sha256").update(`http\0${method}\0${target.split("?")[0]}`).digest("hex");
+    const defer = /\brespond-async\b/i.test(first(req.headers.prefer) ?? "");
+    const outcome = this.ctx.approvals.evaluate({
+      session,
+      connection: connection.name,
+      rule,
+      operation: { type: "http", text: `${method} ${target}${body.length && bodyKind(req.headers["content-type"]) !== "binary" ? `\n\n${clip(body.toString("utf8"))}` : ""}` },
+      keys: { onceKey: `http:${once}`, windowKey: `http-shape:${shape}` },
+      mode: defer ? "defer" : "hold",
+    });
+    if (outcome.kind === "run") return outcome.durable ? { durable: outcome.durable } : {};
+    if (outcome.kind === "defer") throw new Answer(428, { error: "approval_required", approval_id: outcome.approval.id, rule });
+    const settled = await outcome.settled;
+    if (settled.kind === "run") return settled.durable ? { durable: settled.durable } : {};
+    throw new Answer(403, { error: `approval_${settled.approval.state}`, approval_id: settled.approval.id, rule, ...(settled.approval.reason ? { message: settled.approval.reason } : {}) });
+  }
+
+  private agentFor(connection: HttpConnection): Agent {
+    const cached = this.agents.get(connection.name);
+    if (cached && cached.config === connection) return cached.agent;
+    void cached?.agent.close();
+    const t = connection.target;
+    const agent = new Agent({
+      connect: {
+        timeout: t.connect_timeout,
+        ...(t.ca ? { ca: t.ca } : {}),
+        ...(t.cert ? { cert: t.cert } : {}),
+        ...(t.key ? { key: t.key } : {}),
+        rejectUnauthorized: true,
+      },
+      keepAliveTimeout: 30_000,
+    });
+    this.agents.set(connection.name, { config: connection, agent });
+    return agent;
+  }
+}
+
+function maskAs(masking: ReturnType<typeof httpMasking>, contentType: string | undefined, text: string): string {
+  if (!masking.active) return text;
+  return (bodyKind(contentType) === "json" ? masking.json(text) : masking.text(text)) ?? text;
+}
+
+function statusOf(code: ErrorCode, message: string): [number, Record<string, unknown>] {
+  const [status, error] = STATUS[code] ?? [500, "internal"];
+  return [status, { error, message }];
+}
+
+function refusalAnswer(r: Refusal): Answer {
+  const [status, error] = STATUS[r.code] ?? [403, "denied"];
+  return new Answer(status, { error, message: r.message });
+}
+
+function send(res: ServerResponse, status: number, body: Record<string, unknown>): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) });
+  res.end(text);
+}
+
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function clip(s: string): string {
+  return s.length > RECORDED_BODY ? `${s.slice(0, RECORDED_BODY)}…` : s;
+}

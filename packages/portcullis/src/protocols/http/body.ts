@@ -1,0 +1,53 @@
+/** Bodies: read with a limit, decode content codings (RFC 9110 §8.4.1), and tell JSON and text from the rest. */
+import type { Readable } from "node:stream";
+import { promisify } from "node:util";
+import { brotliDecompress, gunzip, inflate, inflateRaw } from "node:zlib";
+import { PortcullisError } from "../../errors.js";
+
+const gunzipAsync = promisify(gunzip);
+const inflateAsync = promisify(inflate);
+const inflateRawAsync = promisify(inflateRaw);
+const brotliAsync = promisify(brotliDecompress);
+
+/** Reads a whole body; rejects with E_MESSAGE_TOO_LARGE past `limit` bytes (and stops reading). */
+export async function readBody(stream: Readable, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > limit) {
+      stream.destroy();
+      throw new PortcullisError("E_MESSAGE_TOO_LARGE", `body larger than ${limit} bytes`);
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/** Undoes the content codings the target applied, last applied first; throws on one it does not know. */
+export async function decodeContent(body: Buffer, contentEncoding: string | undefined, limit: number): Promise<Buffer> {
+  const codings = (contentEncoding ?? "").split(",").map((c) => c.trim().toLowerCase()).filter((c) => c && c !== "identity");
+  let out = body;
+  for (const coding of codings.reverse()) {
+    const opts = { maxOutputLength: limit };
+    switch (coding) {
+      case "gzip": case "x-gzip": out = await gunzipAsync(out, opts); break;
+      // "deflate" is zlib-wrapped by the standard, raw in some servers: accept both.
+      case "deflate": out = await inflateAsync(out, opts).catch(() => inflateRawAsync(out, opts)); break;
+      case "br": out = await brotliAsync(out, opts); break;
+      default: throw new PortcullisError("E_PROTOCOL", `content coding "${coding}" cannot be decoded for masking`);
+    }
+  }
+  return out;
+}
+
+export type BodyKind = "json" | "text" | "binary";
+
+export function bodyKind(contentType: string | undefined): BodyKind {
+  const t = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
+  if (t === "application/json" || t.endsWith("+json") || t === "application/x-ndjson") return "json";
+  if (t.startsWith("text/") || t === "application/xml" || t.endsWith("+xml") || t === "application/x-www-form-urlencoded" || t === "application/javascript") return "text";
+  // No content type at all is treated as text: masking it costs little and guessing "binary" would pass it unmasked.
+  return t === "" ? "text" : "binary";
+}

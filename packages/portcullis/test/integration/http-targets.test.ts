@@ -1,0 +1,229 @@
+/**
+ * HTTP targets end to end: real local HTTP servers (one plain, one over TLS with a test CA) behind
+ * the gateway; agents call /c/<connection>/... with their token and fetch(). The API key never
+ * reaches the agent (every byte it receives is searched), rules judge method and path, JSON and
+ * text are masked (also gzip-compressed), approvals hold or defer (428), budgets answer 429, and a
+ * revocation cuts a running download.
+ */
+import assert from "node:assert/strict";
+import { type IncomingHttpHeaders, type Server, createServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { gzipSync } from "node:zlib";
+import { after, before, describe, it } from "node:test";
+import { generate } from "selfsigned";
+import { startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+
+const API_KEY = "sk_live_Upstr3amApiKey_9f8e7d6c";
+const CUSTOMERS = [
+  { id: 1, name: "Ada", email: "ada.lovelace@example.com", ssn: "123-45-6789", plan: "gold" },
+  { id: 2, name: "Grace", email: "grace.hopper@example.org", ssn: "234-56-7890", plan: "basic" },
+];
+
+describe("HTTP targets", () => {
+  let target: TestTarget;
+  let gw: TestGateway;
+  let upstream: Server;
+  let secure: Server;
+  let ca: string;
+  const seen: { path: string; headers: IncomingHttpHeaders; body: string }[] = [];
+  let downloads = 0;
+
+  const base = () => `http://127.0.0.1:${gw.httpPort}`;
+  const call = async (path: string, init: RequestInit & { sub?: string; groups?: string[] } = {}) => {
+    const token = await gw.token(init.sub ?? "agent-1", init.groups ?? ["agents"]);
+    const res = await fetch(`${base()}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers as Record<string, string> | undefined) } });
+    const raw = Buffer.from(await res.arrayBuffer());
+    return { res, text: raw.toString("utf8"), raw, headers: [...res.headers.entries()].map(([k, v]) => `${k}: ${v}`).join("\n") };
+  };
+
+  before(async () => {
+    target = await startTarget();
+    upstream = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => { body += c.toString(); });
+      req.on("end", () => {
+        seen.push({ path: req.url ?? "", headers: req.headers, body });
+        if (req.headers["x-api-key"] !== API_KEY) { res.writeHead(401).end("no key"); return; }
+        const url = new URL(req.url ?? "/", "http://x");
+        if (url.pathname === "/v1/customers") {
+          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ customers: CUSTOMERS, key_echo: "none" }));
+        } else if (url.pathname === "/v1/customers.gz") {
+          const gz = gzipSync(JSON.stringify({ customers: CUSTOMERS }));
+          res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-encoding": "gzip", "content-length": String(gz.length) }).end(gz);
+        } else if (url.pathname === "/v1/note") {
+          res.writeHead(200, { "content-type": "text/plain" }).end(`call ${CUSTOMERS[0]!.email} tomorrow`);
+        } else if (url.pathname === "/v1/download") {
+          downloads++;
+          res.writeHead(200, { "content-type": "application/octet-stream" });
+          const chunk = Buffer.alloc(64 * 1024, 7);
+          const timer = setInterval(() => res.write(chunk), 20);
+          res.on("close", () => clearInterval(timer));
+        } else if (url.pathname.startsWith("/v1/refunds/")) {
+          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ refunded: url.pathname.split("/").pop(), body: JSON.parse(body || "{}") }));
+        } else {
+          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ path: url.pathname, query: url.search }));
+        }
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+    const pems = await generate([{ name: "commonName", value: "localhost" }], {
+      keyType: "ec", curve: "P-256", algorithm: "sha256",
+      extensions: [{ name: "subjectAltName", altNames: [{ type: 7, ip: "127.0.0.1" }, { type: 2, value: "localhost" }] }],
+    });
+    ca = pems.cert;
+    secure = createHttpsServer({ key: pems.private, cert: pems.cert }, (req, res) => {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ secure: true, auth: req.headers.authorization ?? null, contact: "ops@example.com" }));
+    });
+    await new Promise<void>((r) => secure.listen(0, "127.0.0.1", r));
+    const up = `http://127.0.0.1:${(upstream.address() as { port: number }).port}`;
+    const tls = `https://127.0.0.1:${(secure.address() as { port: number }).port}`;
+    gw = await startTestGateway({
+      target,
+      connections: [
+        { name: "billing", type: "http", target: { url: up }, credentials: { headers: { "X-Api-Key": API_KEY } }, access: ["agents"] },
+        { name: "vault", type: "http", target: { url: tls, ca }, credentials: { basic: { username: "gw", password: "basic-secret-pw" } }, access: ["agents"] },
+        { name: "untrusted", type: "http", target: { url: tls }, access: ["agents"] },
+      ],
+      overrides: {
+        rules: [
+          { name: "no-deletes", connections: ["billing"], when: { http: { methods: ["DELETE"], paths: ["/v1/**"] } }, action: "deny" },
+          { name: "refunds", connections: ["billing"], when: { http: { methods: ["POST"], paths: ["/v1/refunds/**"] } }, action: "approve", approvers: ["security"] },
+        ],
+        masking: [{ connections: ["billing", "vault"], keys: ["ssn"], detectors: ["email"], strategy: "redact" }],
+        budgets: [{ name: "http-bytes", subjects: ["small-budget"], bytes_per_hour: 100 }],
+      },
+    });
+  });
+
+  after(async () => {
+    await gw?.stop();
+    await target?.stop();
+    upstream?.closeAllConnections();
+    upstream?.close();
+    secure?.close();
+  });
+
+  it("injects the connection's key, strips the agent's token, and masks JSON by key and by detector", async () => {
+    const r = await call("/c/billing/v1/customers?limit=2", { headers: { "x-portcullis-run-run-id": "run-9" } });
+    assert.equal(r.res.status, 200);
+    const body = JSON.parse(r.text) as { customers: { email: string; ssn: string; name: string }[] };
+    assert.equal(body.customers[0]!.name, "Ada");
+    assert.equal(body.customers[0]!.ssn, "[REDACTED:ssn]");
+    assert.equal(body.customers[0]!.email, "[REDACTED:email]");
+    assert.equal(r.res.headers.get("content-length"), String(r.raw.length), "Content-Length stays truthful");
+    for (const secret of [API_KEY, ...CUSTOMERS.flatMap((c) => [c.email, c.ssn])]) {
+      assert.ok(!r.text.includes(secret) && !r.headers.includes(secret), `${secret} reached the agent`);
+    }
+    const got = seen.at(-1)!;
+    assert.equal(got.path, "/v1/customers?limit=2");
+    assert.equal(got.headers["x-api-key"], API_KEY);
+    assert.equal(got.headers.authorization, undefined, "the agent's token is not forwarded");
+    assert.equal(got.headers["x-portcullis-run-run-id"], undefined, "run hints are stripped");
+    assert.equal(got.headers["x-forwarded-for"], "127.0.0.1");
+  });
+
+  it("decodes gzip, masks, and answers identity-encoded", async () => {
+    const r = await call("/c/billing/v1/customers.gz", { headers: { "accept-encoding": "gzip" } });
+    assert.equal(r.res.status, 200);
+    assert.equal(r.res.headers.get("content-encoding"), null);
+    assert.ok(!r.text.includes("ada.lovelace@example.com"));
+    assert.match(r.text, /\[REDACTED:ssn\]/);
+    assert.equal(r.res.headers.get("content-length"), String(r.raw.length));
+  });
+
+  it("masks text bodies by detector", async () => {
+    const r = await call("/c/billing/v1/note");
+    assert.equal(r.text, "call [REDACTED:email] tomorrow");
+  });
+
+  it("judges method and path: a denied request never reaches the target", async () => {
+    const before = seen.length;
+    const r = await call("/c/billing/v1/customers/1", { method: "DELETE" });
+    assert.equal(r.res.status, 403);
+    assert.deepEqual(JSON.parse(r.text), { error: "denied", rule: "no-deletes" });
+    assert.equal(seen.length, before);
+    assert.equal((await call("/c/billing/v1/customers/1", { method: "GET" })).res.status, 200);
+  });
+
+  it("refuses bad tokens and connections the identity may not use", async () => {
+    assert.equal((await fetch(`${base()}/c/billing/v1/customers`)).status, 401);
+    assert.equal((await fetch(`${base()}/c/billing/v1/customers`, { headers: { authorization: "Bearer forged.token.x" } })).status, 401);
+    assert.equal((await call("/c/billing/v1/customers", { groups: ["interns"] })).res.status, 403);
+    assert.equal((await call("/c/nope/v1/customers")).res.status, 403);
+  });
+
+  it("defers an approval with 428 under Prefer: respond-async, then runs the approved retry once", async () => {
+    const body = JSON.stringify({ amount: 120 });
+    const post = () => call("/c/billing/v1/refunds/77", { method: "POST", body, headers: { "content-type": "application/json", prefer: "respond-async" } });
+    const first = await post();
+    assert.equal(first.res.status, 428);
+    const { approval_id: id } = JSON.parse(first.text) as { approval_id: string };
+    assert.ok(id);
+    gw.gw.approvals.decide(id, { sub: "sec-1", groups: ["security"], iss: "dev", exp: 0, run: {} }, "approve");
+    const second = await post();
+    assert.equal(second.res.status, 200);
+    assert.deepEqual(JSON.parse(second.text), { refunded: "77", body: { amount: 120 } });
+    assert.equal((await post()).res.status, 428, "a second retry needs a new approval");
+  });
+
+  it("holds a request until approved, then forwards it", async () => {
+    const pending = call("/c/billing/v1/refunds/88", { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
+    let a;
+    for (let i = 0; i < 500 && !a; i++) {
+      a = gw.gw.approvals.list({ state: "pending" }).find((x) => x.operation.display.startsWith("POST /v1/refunds/88"));
+      if (!a) await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(a, "an approval is pending");
+    gw.gw.approvals.decide(a.id, { sub: "sec-1", groups: ["security"], iss: "dev", exp: 0, run: {} }, "approve");
+    const r = await pending;
+    assert.equal(r.res.status, 200);
+    assert.equal((JSON.parse(r.text) as { refunded: string }).refunded, "88");
+  });
+
+  it("answers 429 when a budget is spent", async () => {
+    const r = await call("/c/billing/v1/customers", { sub: "small-budget" });
+    assert.equal(r.res.status, 429);
+    assert.equal((JSON.parse(r.text) as { error: string }).error, "budget_exceeded");
+  });
+
+  it("verifies an upstream over TLS against the configured CA, and refuses one it cannot verify", async () => {
+    const r = await call("/c/vault/anything");
+    assert.equal(r.res.status, 200);
+    const body = JSON.parse(r.text) as { secure: boolean; auth: string; contact: string };
+    assert.equal(body.secure, true);
+    assert.equal(body.auth, `Basic ${Buffer.from("gw:basic-secret-pw").toString("base64")}`);
+    assert.equal(body.contact, "[REDACTED:email]");
+    const bad = await call("/c/untrusted/anything");
+    assert.equal(bad.res.status, 502);
+  });
+
+  it("a revocation cuts a running download mid-stream", async () => {
+    const token = await gw.token("downloader", ["agents"]);
+    const res = await fetch(`${base()}/c/billing/v1/download`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    let received = 0;
+    while (received < 256 * 1024) received += (await reader.read()).value?.length ?? 0;
+    gw.gw.containment.revoke({ kind: "subject", value: "downloader", reason: "test", by: "responder" });
+    await assert.rejects(async () => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) throw new Error("the download ended normally");
+        received += value.length;
+      }
+    });
+    const again = await fetch(`${base()}/c/billing/v1/customers`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(again.status, 401);
+    assert.equal(((await again.json()) as { error: string }).error, "revoked");
+  });
+
+  it("audits and records every request as a session", () => {
+    gw.gw.journal.flush();
+    const sessions = gw.gw.store.listSessions({ sub: "agent-1" }).filter((s) => s.protocol === "http");
+    assert.ok(sessions.length >= 5);
+    const hinted = sessions.find((s) => s.runHints.run_id === "run-9");
+    assert.ok(hinted, "run hints recorded");
+    const decisions = gw.gw.store.readAudit(0, 100_000).filter((r) => r.type === "decision").map((r) => JSON.parse(r.data) as { type: string; statement: string; action: string });
+    assert.ok(decisions.some((d) => d.type === "http" && d.statement === "DELETE /v1/customers/1" && d.action === "deny"));
+  });
+});
