@@ -41,6 +41,8 @@ export interface JsonMasker {
   (value: unknown): unknown;
   /** Masks a JSON document's text; undefined when nothing was masked. */
   maskJsonText(text: string): string | undefined;
+  /** The same masking over a document that arrives in pieces (json-stream.ts). */
+  readonly tokens: TokenHandlers;
 }
 
 const EMPTY_KEY = Buffer.alloc(0);
@@ -135,8 +137,7 @@ export function compileJsonMasker(opts: JsonMaskerOptions): JsonMasker {
 
   // ---- JSON text ------------------------------------------------------------------------------
 
-  const maskJsonText = (text: string): string | undefined => {
-    const edits = jsonEdits(text, {
+  const tokens: TokenHandlers = {
       key: (name) => {
         const m = keyName(name);
         return m === name ? undefined : JSON.stringify(m);
@@ -153,7 +154,10 @@ export function compileJsonMasker(opts: JsonMaskerOptions): JsonMasker {
         const m = maskNumberText(raw);
         return m === undefined ? undefined : JSON.stringify(m);
       },
-    });
+  };
+
+  const maskJsonText = (text: string): string | undefined => {
+    const edits = jsonEdits(text, tokens);
     if (edits === undefined) return detectors?.mask(text); // not JSON: mask it as text
     if (edits.length === 0) return undefined;
     let out = "";
@@ -165,10 +169,10 @@ export function compileJsonMasker(opts: JsonMaskerOptions): JsonMasker {
     return out + text.slice(last);
   };
 
-  return Object.assign((value: unknown) => byValue(value), { maskJsonText });
+  return Object.assign((value: unknown) => byValue(value), { maskJsonText, tokens });
 }
 
-interface TokenHandlers {
+export interface TokenHandlers {
   /** An object key (decoded); the replacement token, or undefined to keep it. */
   key(name: string): string | undefined;
   keyMatches(name: string): boolean;

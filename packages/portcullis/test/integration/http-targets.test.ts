@@ -27,6 +27,7 @@ describe("HTTP targets", () => {
   let ca: string;
   const seen: { path: string; headers: IncomingHttpHeaders; body: string }[] = [];
   let downloads = 0;
+  let releaseEvents: (() => void) | undefined;
 
   const base = () => `http://127.0.0.1:${gw.httpPort}`;
   const call = async (path: string, init: RequestInit & { sub?: string; groups?: string[] } = {}) => {
@@ -46,7 +47,8 @@ describe("HTTP targets", () => {
         if (req.headers["x-api-key"] !== API_KEY) { res.writeHead(401).end("no key"); return; }
         const url = new URL(req.url ?? "/", "http://x");
         if (url.pathname === "/v1/customers") {
-          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ customers: CUSTOMERS, key_echo: "none" }));
+          const json = JSON.stringify({ customers: CUSTOMERS, key_echo: "none" });
+          res.writeHead(200, { "content-type": "application/json", "content-length": String(Buffer.byteLength(json)) }).end(json);
         } else if (url.pathname === "/v1/customers.gz") {
           const gz = gzipSync(JSON.stringify({ customers: CUSTOMERS }));
           res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-encoding": "gzip", "content-length": String(gz.length) }).end(gz);
@@ -58,6 +60,28 @@ describe("HTTP targets", () => {
           const chunk = Buffer.alloc(64 * 1024, 7);
           const timer = setInterval(() => res.write(chunk), 20);
           res.on("close", () => clearInterval(timer));
+        } else if (url.pathname === "/v1/big") {
+          // A ~200 MB JSON array, unsized (chunked), produced as fast as it is read.
+          const total = Number(url.searchParams.get("mb") ?? "200") * 1024 * 1024;
+          res.writeHead(200, { "content-type": "application/json" });
+          let sent = 0;
+          let i = 0;
+          res.write('{"customers":[');
+          const pump = () => {
+            while (sent < total) {
+              let chunk = "";
+              for (let k = 0; k < 200; k++, i++) chunk += `${i ? "," : ""}{"id":${i},"email":"user${i}@example.com","ssn":"123-45-${String(1000 + (i % 9000))}","note":"${"x".repeat(120)}"}`;
+              sent += chunk.length;
+              if (!res.write(chunk)) return void res.once("drain", pump);
+            }
+            res.end("]}");
+          };
+          pump();
+        } else if (url.pathname === "/v1/events") {
+          res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+          res.write(`event: customer\ndata: {"email":"${CUSTOMERS[0]!.email}","ssn":"${CUSTOMERS[0]!.ssn}"}\n\n`);
+          res.write(`data: plain text for ${CUSTOMERS[1]!.email}\n\n`);
+          releaseEvents = () => res.end(`data: {"done":true,"contact":"${CUSTOMERS[1]!.email}"}\n\n`);
         } else if (url.pathname.startsWith("/v1/refunds/")) {
           res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ refunded: url.pathname.split("/").pop(), body: JSON.parse(body || "{}") }));
         } else {
@@ -90,7 +114,7 @@ describe("HTTP targets", () => {
           { name: "refunds", connections: ["billing"], when: { http: { methods: ["POST"], paths: ["/v1/refunds/**"] } }, action: "approve", approvers: ["security"] },
         ],
         masking: [{ connections: ["billing", "vault"], keys: ["ssn"], detectors: ["email"], strategy: "redact" }],
-        budgets: [{ name: "http-bytes", subjects: ["small-budget"], bytes_per_hour: 100 }],
+        budgets: [{ name: "http-bytes", subjects: ["small-budget", "small-budget-2"], bytes_per_hour: 100 }],
       },
     });
   });
@@ -129,6 +153,58 @@ describe("HTTP targets", () => {
     assert.ok(!r.text.includes("ada.lovelace@example.com"));
     assert.match(r.text, /\[REDACTED:ssn\]/);
     assert.equal(r.res.headers.get("content-length"), String(r.raw.length));
+  });
+
+  it("masks a 200 MB streamed JSON body with flat gateway memory", async (t) => {
+    const token = await gw.token("agent-1", ["agents"]);
+    const res = await fetch(`${base()}/c/billing/v1/big?mb=200`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-length"), null, "streamed: no length to promise");
+    const mem = () => { const m = process.memoryUsage(); return m.heapUsed + m.external + m.arrayBuffers; };
+    const baseline = mem();
+    let peak = baseline;
+    const sampler = setInterval(() => { peak = Math.max(peak, mem()); }, 20);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let bytes = 0;
+    let tail = "";
+    let masked = 0;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        bytes += value.length;
+        const text = tail + decoder.decode(value, { stream: true });
+        assert.ok(!text.includes("@example.com") && !/123-45-\d{4}/.test(text), "an unmasked value left the gateway");
+        masked += text.split("[REDACTED:email]").length - 1 - (tail.split("[REDACTED:email]").length - 1);
+        tail = text.slice(-40);
+      }
+    } finally {
+      clearInterval(sampler);
+    }
+    t.diagnostic(`streamed ${(bytes / 2 ** 20).toFixed(0)} MiB masked; test process memory (gateway, upstream and client together) peaked ${((peak - baseline) / 2 ** 20).toFixed(1)} MiB above its baseline`);
+    assert.ok(bytes > 190 * 2 ** 20, `only ${bytes} bytes`);
+    assert.ok(masked > 1_000_000, `${masked} emails masked`);
+    assert.ok(peak - baseline < 150 * 2 ** 20, `memory grew ${(peak - baseline) / 2 ** 20} MiB: the body was buffered`);
+  });
+
+  it("masks server-sent events event by event, as they arrive", async () => {
+    const token = await gw.token("agent-1", ["agents"]);
+    const res = await fetch(`${base()}/c/billing/v1/events`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.headers.get("content-type"), "text/event-stream");
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let got = "";
+    while (!got.includes("plain text for")) got += decoder.decode((await reader.read()).value, { stream: true });
+    // Two events arrived while the upstream is still open: masking did not wait for the end.
+    assert.equal(got, 'event: customer\ndata: {"email":"[REDACTED:email]","ssn":"[REDACTED:ssn]"}\n\ndata: plain text for [REDACTED:email]\n\n');
+    releaseEvents!();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      got += decoder.decode(value, { stream: true });
+    }
+    assert.ok(got.endsWith('data: {"done":true,"contact":"[REDACTED:email]"}\n\n'), got);
   });
 
   it("masks text bodies by detector", async () => {
@@ -180,10 +256,12 @@ describe("HTTP targets", () => {
     assert.equal((JSON.parse(r.text) as { refunded: string }).refunded, "88");
   });
 
-  it("answers 429 when a budget is spent", async () => {
-    const r = await call("/c/billing/v1/customers", { sub: "small-budget" });
-    assert.equal(r.res.status, 429);
-    assert.equal((JSON.parse(r.text) as { error: string }).error, "budget_exceeded");
+  it("answers 429 when a budget is spent, and cuts a stream that crosses it", async () => {
+    const r = await call("/c/billing/v1/big?mb=1", { sub: "small-budget-2" }).catch(() => undefined);
+    assert.equal(r, undefined, "an unsized body crossing the budget is cut off mid-stream");
+    const sized = await call("/c/billing/v1/customers", { sub: "small-budget" });
+    assert.equal(sized.res.status, 429);
+    assert.equal((JSON.parse(sized.text) as { error: string }).error, "budget_exceeded");
   });
 
   it("verifies an upstream over TLS against the configured CA, and refuses one it cannot verify", async () => {

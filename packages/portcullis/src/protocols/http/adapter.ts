@@ -11,17 +11,21 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { Agent } from "undici";
+import { StringDecoder } from "node:string_decoder";
+import type { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream";
+import { Agent, type Dispatcher } from "undici";
 import type { HttpConnection } from "../../config/schema.js";
 import { authorizeConnection } from "../../core/access.js";
 import type { GatewayContext } from "../../core/context.js";
 import type { Refusal, Session } from "../../core/sessions.js";
 import { type ErrorCode, PortcullisError, isPortcullisError } from "../../errors.js";
 import type { Principal } from "../../identity/principal.js";
-import { bodyKind, decodeContent, readBody } from "./body.js";
+import { bodyKind, contentDecoders, decodeContent, readBody } from "./body.js";
 import { CredentialInjector } from "./credentials.js";
 import { requestHeadersForTarget, responseHeadersForAgent, runHintsOf } from "./headers.js";
-import { httpMasking } from "./masking.js";
+import { type HttpMasking, httpMasking } from "./masking.js";
+import { lineStream, sseStream } from "./streams.js";
 
 /** Status and error word for each gateway error code. */
 const STATUS: Partial<Record<ErrorCode, [number, string]>> = {
@@ -41,6 +45,8 @@ const STATUS: Partial<Record<ErrorCode, [number, string]>> = {
 
 /** How much of a body a recording keeps. */
 const RECORDED_BODY = 64 * 1024;
+/** Masked bodies up to this size (by Content-Length) are masked whole; larger or unsized ones stream. */
+const BUFFERED_MASKING = 1024 * 1024;
 
 class Answer extends Error {
   constructor(readonly status: number, readonly body: Record<string, unknown>) {
@@ -199,7 +205,13 @@ export class HttpTargets {
       session.recordResult({ e: "result", op: ticket.op, rows: [], row_count: 0, bytes, tag: String(upstream.statusCode), ms: Date.now() - started });
       return;
     }
-    // Masking needs the whole body: bounded by max_masked_body, and never passed unmasked when larger.
+    const length = Number(first(upstreamHeaders["content-length"]) ?? Number.NaN);
+    const sse = (contentType ?? "").toLowerCase().startsWith("text/event-stream");
+    if (sse || !(length <= BUFFERED_MASKING)) {
+      await this.streamMasked(session, ticket.op, upstream, res, masking, kind === "json" && !sse ? "json" : sse ? "sse" : "lines", started);
+      return;
+    }
+    // A small body is masked whole (bounded by max_masked_body; never passed unmasked when larger).
     let raw: Buffer;
     try {
       raw = await readBody(upstream.body, connection.max_masked_body);
@@ -222,6 +234,46 @@ export class HttpTargets {
       tag: String(upstream.statusCode), ms: Date.now() - started,
       ...(recorded.length > RECORDED_BODY ? { truncated: true } : {}),
       sha256: createHash("sha256").update(out).digest("hex"),
+    });
+  }
+
+  /** Masks a body as it streams (a large or unsized JSON document, server-sent events, other text), sent chunked. */
+  private async streamMasked(session: Session, op: number, upstream: Dispatcher.ResponseData, res: ServerResponse, masking: HttpMasking, mode: "json" | "sse" | "lines", started: number): Promise<void> {
+    const headers = upstream.headers as Record<string, string | string[] | undefined>;
+    const decoders = contentDecoders(first(headers["content-encoding"]));
+    const masker = mode === "json" ? masking.jsonStream() : mode === "sse" ? sseStream(masking) : lineStream(masking);
+    const text = new StringDecoder("utf8");
+    const hash = createHash("sha256");
+    let bytes = 0;
+    let recorded = "";
+    res.writeHead(upstream.statusCode, responseHeadersForAgent(headers, ["content-length", "content-encoding"]));
+    const write = async (s: string) => {
+      if (!s) return;
+      const buf = Buffer.from(s, "utf8");
+      const over = session.meter?.bytes(buf.length);
+      if (over) {
+        this.ctx.containment.budgetExceeded(session, over);
+        throw new PortcullisError("E_BUDGET_EXCEEDED", "budget exceeded mid-response");
+      }
+      hash.update(buf);
+      bytes += buf.length;
+      if (recorded.length < RECORDED_BODY) recorded += s.slice(0, RECORDED_BODY - recorded.length);
+      if (!res.write(buf)) await new Promise((r) => res.once("drain", r));
+    };
+    const source: AsyncIterable<Buffer> = decoders.length ? compose(upstream.body, decoders) : upstream.body;
+    try {
+      for await (const chunk of source) await write(masker.push(text.write(chunk)));
+      await write(masker.push(text.end()));
+      await write(masker.end());
+    } catch (err) {
+      upstream.body.destroy();
+      res.destroy();
+      throw err;
+    }
+    res.end();
+    session.recordResult({
+      e: "result", op, rows: [[recorded]], row_count: 0, bytes, tag: String(upstream.statusCode), ms: Date.now() - started,
+      ...(bytes > RECORDED_BODY ? { truncated: true } : {}), sha256: hash.digest("hex"),
     });
   }
 
@@ -296,4 +348,11 @@ function first(v: string | string[] | undefined): string | undefined {
 
 function clip(s: string): string {
   return s.length > RECORDED_BODY ? `${s.slice(0, RECORDED_BODY)}…` : s;
+}
+
+/** The body through its decoders, as one readable (errors of any stage end the iteration). */
+function compose(body: Readable, decoders: Transform[]): AsyncIterable<Buffer> {
+  const last = decoders.at(-1)!;
+  pipeline([body, ...decoders], () => {});
+  return last;
 }

@@ -1,7 +1,8 @@
 /** Bodies: read with a limit, decode content codings (RFC 9110 §8.4.1), and tell JSON and text from the rest. */
 import type { Readable } from "node:stream";
 import { promisify } from "node:util";
-import { brotliDecompress, gunzip, inflate, inflateRaw } from "node:zlib";
+import { type Transform } from "node:stream";
+import { brotliDecompress, createBrotliDecompress, createGunzip, createInflate, gunzip, inflate, inflateRaw } from "node:zlib";
 import { PortcullisError } from "../../errors.js";
 
 const gunzipAsync = promisify(gunzip);
@@ -40,6 +41,19 @@ export async function decodeContent(body: Buffer, contentEncoding: string | unde
     }
   }
   return out;
+}
+
+/** Streaming decoders for the codings applied, in the order to apply them; throws on one it does not know. */
+export function contentDecoders(contentEncoding: string | undefined): Transform[] {
+  const codings = (contentEncoding ?? "").split(",").map((c) => c.trim().toLowerCase()).filter((c) => c && c !== "identity");
+  return codings.reverse().map((coding) => {
+    switch (coding) {
+      case "gzip": case "x-gzip": return createGunzip();
+      case "deflate": return createInflate();
+      case "br": return createBrotliDecompress();
+      default: throw new PortcullisError("E_PROTOCOL", `content coding "${coding}" cannot be decoded for masking`);
+    }
+  });
 }
 
 export type BodyKind = "json" | "text" | "binary";

@@ -4,6 +4,7 @@
  */
 import type { LoadedConfig } from "../../config/load.js";
 import { compileJsonMasker, type JsonMasker } from "../../masking/json-masker.js";
+import { JsonStreamMasker } from "../../masking/json-stream.js";
 import { compileTextMasker, type TextMasker } from "../../masking/text-masker.js";
 
 export interface HttpMasking {
@@ -13,6 +14,14 @@ export interface HttpMasking {
   json(text: string): string | undefined;
   /** Masked plain text; undefined when nothing changed. */
   text(text: string): string | undefined;
+  /** A masker for one JSON document that arrives in pieces. */
+  jsonStream(): TextStream;
+}
+
+/** Text in, masked text out, piece by piece; `end` flushes (and throws on invalid input). */
+export interface TextStream {
+  push(chunk: string): string;
+  end(): string;
 }
 
 const compiled = new WeakMap<LoadedConfig, Map<string, HttpMasking>>();
@@ -39,6 +48,14 @@ export function httpMasking(config: LoadedConfig, connection: string, key: Buffe
     active: rules.length > 0,
     json: chain(json.map((j) => (s: string) => j.maskJsonText(s))),
     text: chain(text.map((t) => (s: string) => t.mask(s))),
+    jsonStream: () => {
+      // One streaming masker per rule, each feeding the next.
+      const stages = json.map((j) => new JsonStreamMasker(j.tokens));
+      return {
+        push: (chunk) => stages.reduce((acc, st) => st.push(acc), chunk),
+        end: () => stages.reduce((acc, st) => st.push(acc) + st.end(), ""),
+      };
+    },
   };
   perConfig.set(connection, m);
   return m;
