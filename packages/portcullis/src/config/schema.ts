@@ -127,6 +127,8 @@ const httpConnection = z.object({
   max_masked_body: size.default(64 * 1024 * 1024),
   /** Responses that are neither JSON nor text, when masking applies: pass them, or refuse them (502). */
   binary_responses: z.enum(["pass", "refuse"]).default("pass"),
+  /** A Streamable HTTP MCP server: JSON-RPC tools/call requests are judged by tool name (`when.mcp`). */
+  mcp: z.boolean().default(false),
 }).strict();
 
 const connection = z.discriminatedUnion("type", [postgresConnection, httpConnection]);
@@ -150,12 +152,15 @@ const httpCondition = z.object({
 
 const sshCondition = z.object({ commands: patternList }).strict();
 
+/** MCP (HTTP connections with `mcp: true`): globs over the tool names of JSON-RPC `tools/call`. */
+const mcpCondition = z.object({ tools: patternList }).strict();
+
 const rule = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, { message: "expected letters, digits, '.', '-' or '_' (at most 100)" }),
   connections: z.array(z.string().min(1)).min(1).optional(),
   groups: groupList.min(1).optional(),
-  when: z.object({ sql: sqlCondition.optional(), http: httpCondition.optional(), ssh: sshCondition.optional() }).strict()
-    .refine((w) => Object.keys(w).length === 1, { message: "expected exactly one of: sql, http, ssh" }),
+  when: z.object({ sql: sqlCondition.optional(), http: httpCondition.optional(), mcp: mcpCondition.optional(), ssh: sshCondition.optional() }).strict()
+    .refine((w) => Object.keys(w).length === 1, { message: "expected exactly one of: sql, http, mcp, ssh" }),
   action: z.enum(["allow", "deny", "approve"]),
   message: z.string().max(500).optional(),
   /** approve: groups whose members may decide (the requester never can). */

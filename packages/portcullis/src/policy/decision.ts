@@ -3,8 +3,13 @@ import type { StatementInfo } from "./sql/classify.js";
 
 export type Operation =
   | { type: "sql"; statements: StatementInfo[] }
-  | { type: "http"; method: string; path: string; headers: Record<string, string | undefined> }
+  | { type: "http"; method: string; path: string; headers: Record<string, string | undefined>; mcp?: McpCall[] }
   | { type: "ssh"; command: string };
+
+/** A JSON-RPC `tools/call` inside an MCP request (HTTP connections with `mcp: true`). */
+export interface McpCall {
+  tool: string;
+}
 
 export type Action = "allow" | "deny" | "approve";
 

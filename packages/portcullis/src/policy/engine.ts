@@ -4,7 +4,7 @@
  */
 import type { RuleConfig } from "../config/schema.js";
 import { memberOf, type Principal } from "../identity/principal.js";
-import { type Action, type Decision, type Operation, PROTECTED_SETTING_RULE, STRICTNESS, UNKNOWN_DEFAULT_RULE } from "./decision.js";
+import { type Action, type Decision, type McpCall, type Operation, PROTECTED_SETTING_RULE, STRICTNESS, UNKNOWN_DEFAULT_RULE } from "./decision.js";
 import { anyGlob } from "./glob.js";
 import type { SqlAction, StatementInfo, TableName } from "./sql/classify.js";
 import { DEFAULT_SEARCH_PATH, type SearchPath, nextSearchPath, schemasOf } from "./sql/search-path.js";
@@ -20,6 +20,7 @@ interface CompiledRule {
   groups?: string[];
   sql?: (s: StatementInfo, schemas: Schemas) => boolean;
   http?: (op: Extract<Operation, { type: "http" }>) => boolean;
+  mcp?: (call: McpCall) => boolean;
   ssh?: (op: Extract<Operation, { type: "ssh" }>) => boolean;
   /** Whether the rule's SQL condition names the `unknown` kind (then it, not the default, decides). */
   speaksOfUnknown: boolean;
@@ -103,6 +104,10 @@ function compileRule(r: RuleConfig): CompiledRule {
         return v !== undefined && m(v);
       });
   }
+  if (r.when.mcp) {
+    const tools = anyGlob(r.when.mcp.tools);
+    c.mcp = (call) => tools(call.tool);
+  }
   if (r.when.ssh) {
     const commands = anyGlob(r.when.ssh.commands);
     c.ssh = (op) => commands(op.command.trim());
@@ -141,8 +146,18 @@ export class PolicyEngine {
     const applicable = this.rules.filter(
       (r) => (!r.connections || r.connections.has(connection)) && (!r.groups || memberOf(principal, r.groups)),
     );
+    if (op.type === "http") {
+      // The request as a whole, then each MCP tool call in it: the strictest outcome wins.
+      const rule = applicable.find((r) => r.http?.(op) ?? false);
+      let worst: Decision = rule ? this.outcome(rule) : { action: "allow" };
+      for (const call of op.mcp ?? []) {
+        const r = applicable.find((x) => x.mcp?.(call) ?? false);
+        if (r && stricter(r.action, worst.action)) worst = this.outcome(r);
+      }
+      return worst;
+    }
     if (op.type !== "sql") {
-      const rule = applicable.find((r) => (op.type === "http" ? r.http?.(op) : r.ssh?.(op)) ?? false);
+      const rule = applicable.find((r) => r.ssh?.(op) ?? false);
       return rule ? this.outcome(rule) : { action: "allow" };
     }
     let worst: Decision | undefined;

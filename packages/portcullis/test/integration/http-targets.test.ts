@@ -28,6 +28,10 @@ describe("HTTP targets", () => {
   const seen: { path: string; headers: IncomingHttpHeaders; body: string }[] = [];
   let downloads = 0;
   let releaseEvents: (() => void) | undefined;
+  let idp: Server;
+  const closeLater: Server[] = [];
+  let tokenRequests = 0;
+  const ISSUED = "upstream-access-token-5b9c";
 
   const base = () => `http://127.0.0.1:${gw.httpPort}`;
   const call = async (path: string, init: RequestInit & { sub?: string; groups?: string[] } = {}) => {
@@ -99,6 +103,22 @@ describe("HTTP targets", () => {
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ secure: true, auth: req.headers.authorization ?? null, contact: "ops@example.com" }));
     });
     await new Promise<void>((r) => secure.listen(0, "127.0.0.1", r));
+    idp = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => { body += c.toString(); });
+      req.on("end", () => {
+        tokenRequests++;
+        const ok = req.headers.authorization === `Basic ${Buffer.from("gw-client:gw-client-secret").toString("base64")}` && new URLSearchParams(body).get("grant_type") === "client_credentials";
+        if (!ok) { res.writeHead(401).end("{}"); return; }
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ access_token: ISSUED, token_type: "Bearer", expires_in: 3600 }));
+      });
+    });
+    await new Promise<void>((r) => idp.listen(0, "127.0.0.1", r));
+    const oauthUpstream = createServer((req, res) => {
+      res.writeHead(req.headers.authorization === `Bearer ${ISSUED}` ? 200 : 401, { "content-type": "application/json" }).end(JSON.stringify({ ok: req.headers.authorization === `Bearer ${ISSUED}` }));
+    });
+    await new Promise<void>((r) => oauthUpstream.listen(0, "127.0.0.1", r));
+    closeLater.push(idp, oauthUpstream);
     const up = `http://127.0.0.1:${(upstream.address() as { port: number }).port}`;
     const tls = `https://127.0.0.1:${(secure.address() as { port: number }).port}`;
     gw = await startTestGateway({
@@ -107,6 +127,11 @@ describe("HTTP targets", () => {
         { name: "billing", type: "http", target: { url: up }, credentials: { headers: { "X-Api-Key": API_KEY } }, access: ["agents"] },
         { name: "vault", type: "http", target: { url: tls, ca }, credentials: { basic: { username: "gw", password: "basic-secret-pw" } }, access: ["agents"] },
         { name: "untrusted", type: "http", target: { url: tls }, access: ["agents"] },
+        {
+          name: "oauth", type: "http", target: { url: `http://127.0.0.1:${(oauthUpstream.address() as { port: number }).port}` },
+          credentials: { oauth2: { token_url: `http://127.0.0.1:${(idp.address() as { port: number }).port}/token`, client_id: "gw-client", client_secret: "gw-client-secret" } },
+          access: ["agents"],
+        },
       ],
       overrides: {
         rules: [
@@ -125,6 +150,7 @@ describe("HTTP targets", () => {
     upstream?.closeAllConnections();
     upstream?.close();
     secure?.close();
+    for (const s of closeLater) s.close();
   });
 
   it("injects the connection's key, strips the agent's token, and masks JSON by key and by detector", async () => {
@@ -273,6 +299,16 @@ describe("HTTP targets", () => {
     assert.equal(body.contact, "[REDACTED:email]");
     const bad = await call("/c/untrusted/anything");
     assert.equal(bad.res.status, 502);
+  });
+
+  it("fetches an OAuth2 client-credentials token once, uses it, and never shows it to the agent", async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await call("/c/oauth/resource");
+      assert.equal(r.res.status, 200);
+      assert.deepEqual(JSON.parse(r.text), { ok: true });
+      assert.ok(!r.text.includes(ISSUED) && !r.headers.includes(ISSUED) && !r.text.includes("gw-client-secret"));
+    }
+    assert.equal(tokenRequests, 1, "cached until it nears expiry");
   });
 
   it("a revocation cuts a running download mid-stream", async () => {

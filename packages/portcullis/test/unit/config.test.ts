@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { PostgresConnection } from "../../src/config/schema.js";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,7 +32,7 @@ function problems(raw: unknown, env: NodeJS.ProcessEnv = { DB_PW: "x" }): string
 describe("config", () => {
   it("accepts a minimal config and fills defaults", () => {
     const cfg = parseConfig(minimal, "/etc/portcullis/portcullis.yaml", { DB_PW: "pw" });
-    const c = cfg.connections[0]!;
+    const c = cfg.connections[0] as PostgresConnection;
     assert.equal(c.credentials.password, "pw");
     assert.equal(c.target.tls, "prefer");
     assert.equal(cfg.dataDir, "/etc/portcullis/.portcullis");
@@ -107,8 +108,8 @@ describe("config", () => {
       "    access: [agents]",
     ].join("\n"));
     const cfg = loadConfig(join(dir, "portcullis.yaml"), { PORT: "6543" });
-    assert.equal(cfg.connections[0]!.credentials.password, "from-file");
-    assert.equal(cfg.connections[0]!.target.port, 6543, "a numeric string from ${env:} is a port");
+    assert.equal((cfg.connections[0] as PostgresConnection).credentials.password, "from-file");
+    assert.equal((cfg.connections[0] as PostgresConnection).target.port, 6543, "a numeric string from ${env:} is a port");
   });
 
   it("needs an issuer and refuses connection types this version lacks", () => {

@@ -26,6 +26,7 @@ import { CredentialInjector } from "./credentials.js";
 import { requestHeadersForTarget, responseHeadersForAgent, runHintsOf } from "./headers.js";
 import { type HttpMasking, httpMasking } from "./masking.js";
 import { lineStream, sseStream } from "./streams.js";
+import { MCP_ERRORS, type McpRequest, parseMcp, rpcErrorBody } from "./mcp.js";
 
 /** Status and error word for each gateway error code. */
 const STATUS: Partial<Record<ErrorCode, [number, string]>> = {
@@ -51,6 +52,13 @@ const BUFFERED_MASKING = 1024 * 1024;
 class Answer extends Error {
   constructor(readonly status: number, readonly body: Record<string, unknown>) {
     super(String(body.error));
+  }
+}
+
+/** A JSON-RPC answer (HTTP 200) in place of a refusal. */
+class RpcAnswer extends Answer {
+  constructor(readonly text: string) {
+    super(200, {});
   }
 }
 
@@ -105,7 +113,8 @@ export class HttpTargets {
       await this.proxy(session, connection, path, req, res, abort.signal);
       endReason = abort.signal.aborted ? endReason : "completed";
     } catch (err) {
-      if (err instanceof Answer) send(res, err.status, err.body);
+      if (err instanceof RpcAnswer) send(res, 200, {}, err.text);
+      else if (err instanceof Answer) send(res, err.status, err.body);
       else if (isPortcullisError(err)) {
         if (err.code === "E_TOKEN_INVALID") this.ctx.metrics.authFailures.inc({ protocol: "http", reason: "E_TOKEN_INVALID" });
         send(res, ...statusOf(err.code, err.code === "E_TOKEN_INVALID" ? "invalid token" : err.message));
@@ -139,21 +148,29 @@ export class HttpTargets {
     const query = req.url?.includes("?") ? req.url.slice(req.url.indexOf("?")) : "";
     const opHeaders: Record<string, string | undefined> = {};
     for (const [k, v] of Object.entries(req.headers)) if (k !== "authorization") opHeaders[k] = Array.isArray(v) ? v.join(", ") : v;
-    const decision = this.ctx.policy().decide(session.principal, connection.name, { type: "http", method, path, headers: opHeaders });
+    const mcp = connection.mcp && method === "POST" ? parseMcp(body) : undefined;
+    const decision = this.ctx.policy().decide(session.principal, connection.name, { type: "http", method, path, headers: opHeaders, ...(mcp?.calls.length ? { mcp: mcp.calls } : {}) });
     const masking = httpMasking(this.ctx.config(), connection.name, this.ctx.maskingKey);
     const requestText = body.length > 0 && bodyKind(req.headers["content-type"]) !== "binary" ? body.toString("utf8") : undefined;
+    const summary = mcp?.calls.length ? `${method} ${path} tools/call ${mcp.calls.map((c) => c.tool).join(", ")}` : `${method} ${path}`;
     const ticket = session.decided({
-      operation: { type: "http", summary: `${method} ${path}`, kinds: [method] },
+      operation: { type: "http", summary, kinds: [method] },
       action: decision.action,
       ...(decision.rule !== undefined ? { rule: decision.rule } : {}),
     });
     if (requestText !== undefined) session.recordMessage({ e: "notice", text: `request body: ${clip(maskAs(masking, req.headers["content-type"], requestText))}` });
-    if (ticket.refusal) throw refusalAnswer(ticket.refusal);
-    if (decision.action === "deny") {
-      throw new Answer(403, { error: "denied", rule: decision.rule, ...(decision.message ? { message: decision.message } : {}) });
-    }
     let durable = ticket.durable;
-    if (decision.action === "approve") durable = (await this.approve(session, connection, decision.rule!, method, path + query, body, req)).durable;
+    try {
+      if (ticket.refusal) throw refusalAnswer(ticket.refusal);
+      if (decision.action === "deny") {
+        throw new Answer(403, { error: "denied", rule: decision.rule, ...(decision.message ? { message: decision.message } : {}) });
+      }
+      if (decision.action === "approve") durable = (await this.approve(session, connection, decision.rule!, method, path + query, body, req)).durable;
+    } catch (err) {
+      // An MCP client hears a refusal of its tool call as a JSON-RPC error, not as a broken transport.
+      if (err instanceof Answer && mcp?.calls.length) throw mcpAnswer(mcp, err);
+      throw err;
+    }
     if (durable) await durable.catch(() => { throw new PortcullisError("E_AUDIT_UNAVAILABLE", "audit log unavailable; request refused (fail closed)"); });
 
     const url = new URL(connection.target.url.replace(/\/+$/, "") + path + query);
@@ -317,6 +334,14 @@ export class HttpTargets {
   }
 }
 
+function mcpAnswer(req: McpRequest, a: Answer): Answer {
+  const error = String(a.body.error);
+  const code = error === "denied" ? MCP_ERRORS.denied : error === "approval_required" ? MCP_ERRORS.approvalRequired
+    : error.startsWith("approval_") ? MCP_ERRORS.approvalRefused : MCP_ERRORS.refused;
+  const message = error === "denied" ? `portcullis: denied by rule ${String(a.body.rule)}` : `portcullis: ${error}${a.body.approval_id ? ` (approval id ${String(a.body.approval_id)})` : ""}`;
+  return new RpcAnswer(rpcErrorBody(req, code, message, a.body));
+}
+
 function maskAs(masking: ReturnType<typeof httpMasking>, contentType: string | undefined, text: string): string {
   if (!masking.active) return text;
   return (bodyKind(contentType) === "json" ? masking.json(text) : masking.text(text)) ?? text;
@@ -332,12 +357,12 @@ function refusalAnswer(r: Refusal): Answer {
   return new Answer(status, { error, message: r.message });
 }
 
-function send(res: ServerResponse, status: number, body: Record<string, unknown>): void {
+function send(res: ServerResponse, status: number, body: Record<string, unknown>, raw?: string): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
-  const text = JSON.stringify(body);
+  const text = raw ?? JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) });
   res.end(text);
 }

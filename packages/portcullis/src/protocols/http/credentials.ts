@@ -57,7 +57,8 @@ export class CredentialInjector {
         redirect: "error",
       });
     } catch (err) {
-      throw new PortcullisError("E_UPSTREAM_AUTH", `cannot reach the token endpoint ${new URL(cfg.token_url).origin} (${(err as Error).name})`);
+      const cause = (err as { cause?: { code?: string } }).cause?.code;
+      throw new PortcullisError("E_UPSTREAM_AUTH", `cannot reach the token endpoint ${new URL(cfg.token_url).origin} (${cause ?? (err as Error).name})`);
     }
     const json = (await res.json().catch(() => ({}))) as { access_token?: unknown; expires_in?: unknown };
     if (!res.ok || typeof json.access_token !== "string") {

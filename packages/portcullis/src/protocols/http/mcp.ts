@@ -1,0 +1,51 @@
+/**
+ * MCP over Streamable HTTP, as the gateway sees it: a POST carries a JSON-RPC message (or a batch);
+ * each `tools/call` names the tool it calls, which rules judge (`when.mcp.tools`). A refusal goes
+ * back in JSON-RPC's own words, an error object for each request, so MCP clients report it as a
+ * failed tool call rather than a broken transport. Tool results are JSON (or SSE carrying JSON)
+ * and are masked like any other body.
+ */
+import type { McpCall } from "../../policy/decision.js";
+
+interface RpcMessage {
+  jsonrpc?: unknown;
+  id?: unknown;
+  method?: unknown;
+  params?: { name?: unknown } | undefined;
+}
+
+export interface McpRequest {
+  calls: McpCall[];
+  /** Ids of the messages that expect a response (requests, not notifications). */
+  ids: (string | number)[];
+  batch: boolean;
+}
+
+/** Server-defined JSON-RPC error codes the gateway answers with. */
+export const MCP_ERRORS = { denied: -32001, approvalRequired: -32002, approvalRefused: -32003, refused: -32004 } as const;
+
+/** undefined when the body is not JSON-RPC. */
+export function parseMcp(body: Buffer): McpRequest | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  const batch = Array.isArray(parsed);
+  const messages = (batch ? parsed : [parsed]) as RpcMessage[];
+  if (messages.length === 0 || !messages.every((m) => m && typeof m === "object" && m.jsonrpc === "2.0")) return undefined;
+  const calls: McpCall[] = [];
+  const ids: (string | number)[] = [];
+  for (const m of messages) {
+    if (typeof m.id === "string" || typeof m.id === "number") ids.push(m.id);
+    // A tools/call whose name is not a string is judged under an empty name (rules with "*" still match it).
+    if (m.method === "tools/call") calls.push({ tool: typeof m.params?.name === "string" ? m.params.name : "" });
+  }
+  return { calls, ids, batch };
+}
+
+export function rpcErrorBody(req: McpRequest, code: number, message: string, data: Record<string, unknown>): string {
+  const errors = req.ids.map((id) => ({ jsonrpc: "2.0", id, error: { code, message, data } }));
+  return JSON.stringify(req.batch ? errors : errors[0] ?? { jsonrpc: "2.0", id: null, error: { code, message, data } });
+}
