@@ -148,6 +148,12 @@ const httpCondition = z.object({
   paths: patternList.optional(),
   /** Header name → glob its value must match. */
   headers: z.record(z.string().min(1), z.string()).optional(),
+  /** JSON body field (dotted path, `$.` optional, array indexes as numbers) → the value it must equal. */
+  body_json: z.record(z.string(), z.unknown()).superRefine((fields, ctx) => {
+    for (const path of Object.keys(fields)) {
+      if (!/^(\$\.)?[^.\s]+(\.[^.\s]+)*$/.test(path)) ctx.addIssue({ code: "custom", path: [path], message: 'expected a dotted path such as "$.refund.amount"' });
+    }
+  }).optional(),
 }).strict().refine((c) => Object.keys(c).length > 0, { message: "expected at least one condition" });
 
 const sshCondition = z.object({ commands: patternList }).strict();

@@ -3,7 +3,7 @@ import type { StatementInfo } from "./sql/classify.js";
 
 export type Operation =
   | { type: "sql"; statements: StatementInfo[] }
-  | { type: "http"; method: string; path: string; headers: Record<string, string | undefined>; mcp?: McpCall[] }
+  | { type: "http"; method: string; path: string; headers: Record<string, string | undefined>; mcp?: McpCall[]; body?: unknown }
   | { type: "ssh"; command: string };
 
 /** A JSON-RPC `tools/call` inside an MCP request (HTTP connections with `mcp: true`). */

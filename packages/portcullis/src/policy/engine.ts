@@ -96,9 +96,11 @@ function compileRule(r: RuleConfig): CompiledRule {
     const methods = h.methods ? new Set(h.methods) : undefined;
     const paths = h.paths ? anyGlob(h.paths, { separator: "/" }) : undefined;
     const headers = h.headers ? Object.entries(h.headers).map(([k, v]) => [k.toLowerCase(), anyGlob([v])] as const) : [];
+    const fields = h.body_json ? Object.entries(h.body_json).map(([p, v]) => [p.replace(/^\$\./, "").split("."), JSON.stringify(v)] as const) : [];
     c.http = (op) =>
       (!methods || methods.has(op.method.toUpperCase())) &&
       (!paths || paths(op.path)) &&
+      fields.every(([path, expected]) => JSON.stringify(valueAt(op.body, path)) === expected) &&
       headers.every(([k, m]) => {
         const v = Object.entries(op.headers).find(([name]) => name.toLowerCase() === k)?.[1];
         return v !== undefined && m(v);
@@ -192,4 +194,14 @@ export class PolicyEngine {
   private outcome(r: CompiledRule): Decision {
     return { action: r.action, rule: r.name, ...(r.message !== undefined ? { message: r.message } : {}) };
   }
+}
+
+/** The value at a dotted path in a parsed JSON body (undefined when absent). */
+function valueAt(body: unknown, path: readonly string[]): unknown {
+  let v = body;
+  for (const key of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = Array.isArray(v) ? (/^\d+$/.test(key) ? v[Number(key)] : undefined) : (v as Record<string, unknown>)[key];
+  }
+  return v;
 }

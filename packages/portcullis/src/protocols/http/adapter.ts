@@ -44,8 +44,6 @@ const STATUS: Partial<Record<ErrorCode, [number, string]>> = {
   E_PROTOCOL: [502, "bad_gateway"],
 };
 
-/** How much of a body a recording keeps. */
-const RECORDED_BODY = 64 * 1024;
 /** Masked bodies up to this size (by Content-Length) are masked whole; larger or unsized ones stream. */
 const BUFFERED_MASKING = 1024 * 1024;
 
@@ -149,7 +147,12 @@ export class HttpTargets {
     const opHeaders: Record<string, string | undefined> = {};
     for (const [k, v] of Object.entries(req.headers)) if (k !== "authorization") opHeaders[k] = Array.isArray(v) ? v.join(", ") : v;
     const mcp = connection.mcp && method === "POST" ? parseMcp(body) : undefined;
-    const decision = this.ctx.policy().decide(session.principal, connection.name, { type: "http", method, path, headers: opHeaders, ...(mcp?.calls.length ? { mcp: mcp.calls } : {}) });
+    const json = bodyKind(req.headers["content-type"]) === "json" ? parseJson(body) : undefined;
+    const decision = this.ctx.policy().decide(session.principal, connection.name, {
+      type: "http", method, path, headers: opHeaders,
+      ...(mcp?.calls.length ? { mcp: mcp.calls } : {}),
+      ...(json !== undefined ? { body: json } : {}),
+    });
     const masking = httpMasking(this.ctx.config(), connection.name, this.ctx.maskingKey);
     const requestText = body.length > 0 && bodyKind(req.headers["content-type"]) !== "binary" ? body.toString("utf8") : undefined;
     const summary = mcp?.calls.length ? `${method} ${path} tools/call ${mcp.calls.map((c) => c.tool).join(", ")}` : `${method} ${path}`;
@@ -158,7 +161,7 @@ export class HttpTargets {
       action: decision.action,
       ...(decision.rule !== undefined ? { rule: decision.rule } : {}),
     });
-    if (requestText !== undefined) session.recordMessage({ e: "notice", text: `request body: ${clip(maskAs(masking, req.headers["content-type"], requestText))}` });
+    if (requestText !== undefined) session.recordMessage({ e: "notice", text: `request body: ${clip(maskAs(masking, req.headers["content-type"], requestText), this.recordedBody())}` });
     let durable = ticket.durable;
     try {
       if (ticket.refusal) throw refusalAnswer(ticket.refusal);
@@ -247,9 +250,9 @@ export class HttpTargets {
     res.writeHead(upstream.statusCode, { ...responseHeadersForAgent(upstreamHeaders, ["content-length", "content-encoding"]), "content-length": String(out.length) });
     res.end(out);
     session.recordResult({
-      e: "result", op: ticket.op, rows: [[clip(recorded)]], row_count: 0, bytes: out.length,
+      e: "result", op: ticket.op, rows: [[clip(recorded, this.recordedBody())]], row_count: 0, bytes: out.length,
       tag: String(upstream.statusCode), ms: Date.now() - started,
-      ...(recorded.length > RECORDED_BODY ? { truncated: true } : {}),
+      ...(recorded.length > this.recordedBody() ? { truncated: true } : {}),
       sha256: createHash("sha256").update(out).digest("hex"),
     });
   }
@@ -263,6 +266,7 @@ export class HttpTargets {
     const hash = createHash("sha256");
     let bytes = 0;
     let recorded = "";
+    const cap = this.recordedBody();
     res.writeHead(upstream.statusCode, responseHeadersForAgent(headers, ["content-length", "content-encoding"]));
     const write = async (s: string) => {
       if (!s) return;
@@ -274,7 +278,7 @@ export class HttpTargets {
       }
       hash.update(buf);
       bytes += buf.length;
-      if (recorded.length < RECORDED_BODY) recorded += s.slice(0, RECORDED_BODY - recorded.length);
+      if (recorded.length < cap) recorded += s.slice(0, cap - recorded.length);
       if (!res.write(buf)) await new Promise((r) => res.once("drain", r));
     };
     const source: AsyncIterable<Buffer> = decoders.length ? compose(upstream.body, decoders) : upstream.body;
@@ -290,7 +294,7 @@ export class HttpTargets {
     res.end();
     session.recordResult({
       e: "result", op, rows: [[recorded]], row_count: 0, bytes, tag: String(upstream.statusCode), ms: Date.now() - started,
-      ...(bytes > RECORDED_BODY ? { truncated: true } : {}), sha256: hash.digest("hex"),
+      ...(bytes > cap ? { truncated: true } : {}), sha256: hash.digest("hex"),
     });
   }
 
@@ -303,7 +307,7 @@ export class HttpTargets {
       session,
       connection: connection.name,
       rule,
-      operation: { type: "http", text: `${method} ${target}${body.length && bodyKind(req.headers["content-type"]) !== "binary" ? `\n\n${clip(body.toString("utf8"))}` : ""}` },
+      operation: { type: "http", text: `${method} ${target}${body.length && bodyKind(req.headers["content-type"]) !== "binary" ? `\n\n${clip(body.toString("utf8"), 64 * 1024)}` : ""}` },
       keys: { onceKey: `http:${once}`, windowKey: `http-shape:${shape}` },
       mode: defer ? "defer" : "hold",
     });
@@ -312,6 +316,11 @@ export class HttpTargets {
     const settled = await outcome.settled;
     if (settled.kind === "run") return settled.durable ? { durable: settled.durable } : {};
     throw new Answer(403, { error: `approval_${settled.approval.state}`, approval_id: settled.approval.id, rule, ...(settled.approval.reason ? { message: settled.approval.reason } : {}) });
+  }
+
+  /** How much of a body a recording keeps (recording.max_result_bytes). */
+  private recordedBody(): number {
+    return this.ctx.config().recording.max_result_bytes;
   }
 
   private agentFor(connection: HttpConnection): Agent {
@@ -331,6 +340,15 @@ export class HttpTargets {
     });
     this.agents.set(connection.name, { config: connection, agent });
     return agent;
+  }
+}
+
+function parseJson(body: Buffer): unknown {
+  if (body.length === 0) return undefined;
+  try {
+    return JSON.parse(body.toString("utf8")) as unknown;
+  } catch {
+    return undefined;
   }
 }
 
@@ -371,8 +389,8 @@ function first(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function clip(s: string): string {
-  return s.length > RECORDED_BODY ? `${s.slice(0, RECORDED_BODY)}…` : s;
+function clip(s: string, max: number): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
 }
 
 /** The body through its decoders, as one readable (errors of any stage end the iteration). */
