@@ -6,7 +6,7 @@
  * revocation cuts a running download.
  */
 import assert from "node:assert/strict";
-import { type IncomingHttpHeaders, type Server, createServer } from "node:http";
+import { type IncomingHttpHeaders, type Server, createServer, request as httpRequest } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { gzipSync } from "node:zlib";
 import { after, before, describe, it } from "node:test";
@@ -127,6 +127,7 @@ describe("HTTP targets", () => {
         { name: "billing", type: "http", target: { url: up }, credentials: { headers: { "X-Api-Key": API_KEY } }, access: ["agents"] },
         { name: "vault", type: "http", target: { url: tls, ca }, credentials: { basic: { username: "gw", password: "basic-secret-pw" } }, access: ["agents"] },
         { name: "untrusted", type: "http", target: { url: tls }, access: ["agents"] },
+        { name: "strict", type: "http", target: { url: up }, credentials: { headers: { "X-Api-Key": API_KEY }, query: { tenant: "t-1" } }, access: ["agents"], binary_responses: "refuse" },
         {
           name: "oauth", type: "http", target: { url: `http://127.0.0.1:${(oauthUpstream.address() as { port: number }).port}` },
           credentials: { oauth2: { token_url: `http://127.0.0.1:${(idp.address() as { port: number }).port}/token`, client_id: "gw-client", client_secret: "gw-client-secret" } },
@@ -138,7 +139,7 @@ describe("HTTP targets", () => {
           { name: "no-deletes", connections: ["billing"], when: { http: { methods: ["DELETE"], paths: ["/v1/**"] } }, action: "deny" },
           { name: "refunds", connections: ["billing"], when: { http: { methods: ["POST"], paths: ["/v1/refunds/**"] } }, action: "approve", approvers: ["security"] },
         ],
-        masking: [{ connections: ["billing", "vault"], keys: ["ssn"], detectors: ["email"], strategy: "redact" }],
+        masking: [{ connections: ["billing", "vault", "strict"], keys: ["ssn"], detectors: ["email"], strategy: "redact" }],
         budgets: [{ name: "http-bytes", subjects: ["small-budget", "small-budget-2"], bytes_per_hour: 100 }],
       },
     });
@@ -170,6 +171,26 @@ describe("HTTP targets", () => {
     assert.equal(got.headers.authorization, undefined, "the agent's token is not forwarded");
     assert.equal(got.headers["x-portcullis-run-run-id"], undefined, "run hints are stripped");
     assert.equal(got.headers["x-forwarded-for"], "127.0.0.1");
+  });
+
+  it("ends hop-by-hop headers at the gateway, adds query credentials, and refuses unmaskable bodies when told to", async () => {
+    // fetch() will not send Connection or TE itself: a plain node:http request does.
+    const token = await gw.token("agent-1", ["agents"]);
+    const status = await new Promise<number>((resolve, reject) => {
+      const r = httpRequest(`${base()}/c/strict/v1/echo?x=1`, {
+        headers: { authorization: `Bearer ${token}`, connection: "x-hop", "x-hop": "secret-hop", "x-kept": "yes", te: "trailers" },
+      }, (res) => { res.resume(); res.on("end", () => resolve(res.statusCode ?? 0)); });
+      r.on("error", reject);
+      r.end();
+    });
+    assert.equal(status, 200);
+    const got = seen.at(-1)!;
+    assert.equal(got.path, "/v1/echo?x=1&tenant=t-1");
+    assert.equal(got.headers["x-hop"], undefined, "a header named in Connection is hop-by-hop");
+    assert.equal(got.headers.te, undefined);
+    assert.equal(got.headers["x-kept"], "yes");
+    const bin = await call("/c/strict/v1/download");
+    assert.equal(bin.res.status, 502);
   });
 
   it("decodes gzip, masks, and answers identity-encoded", async () => {
