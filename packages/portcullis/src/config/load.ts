@@ -51,7 +51,7 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
     case "invalid_value":
       return `expected one of: ${issue.values.map((v) => String(v)).join(", ")}`;
     case "invalid_union":
-      if (issue.discriminator === "type") return "expected one of: postgres (mysql, http and ssh connections are not available in this version)";
+      if (issue.discriminator === "type") return "expected one of: postgres, http (mysql and ssh connections are not available in this version)";
       return issue.message;
     case "too_small":
       if (issue.origin === "array" && issue.message.startsWith("Too small")) return `expected at least ${issue.minimum} item(s)`;

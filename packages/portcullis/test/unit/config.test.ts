@@ -114,8 +114,12 @@ describe("config", () => {
 
   it("needs an issuer and refuses connection types this version lacks", () => {
     assert.deepEqual(problems({ gateway: {}, connections: [] }), ["identity: no token issuer: configure identity.issuers or set identity.dev_issuer: true"]);
-    const got = problems({ ...minimal, connections: [{ name: "b", type: "http", target: { url: "http://x" } }] });
-    assert.match(got[0]!, /^connections\[0\]\.type: expected one of: postgres/);
+    const got = problems({ ...minimal, connections: [{ name: "b", type: "ssh", target: { host: "x" } }] });
+    assert.match(got[0]!, /^connections\[0\]\.type: expected one of: postgres, http/);
+    // An HTTP connection is served on gateway.http: without it, it could never be reached.
+    assert.deepEqual(problems({ ...minimal, connections: [{ name: "b", type: "http", target: { url: "http://x" }, access: ["agents"] }] }), [
+      "connections[0].type: http connections are served on gateway.http, which is not set",
+    ]);
   });
 
   it("reports YAML syntax errors with a line", () => {
