@@ -34,9 +34,24 @@ export function registerApprovalRoutes(app: FastifyInstance, ctx: GatewayContext
   app.get<{ Params: { id: string } }>("/api/approvals/:id", async (req, reply) => {
     const who = await authenticate(ctx, req, reply);
     if (!who) return reply;
-    if (!memberOf(who, deciders())) return reply.code(403).send({ error: "forbidden", message: "not an admin or approver" });
     const a = service.get(req.params.id);
+    // The requester may follow their own request (an SDK waiting to resume); deciders see all.
+    const own = a && a.requester.sub === who.sub && a.requester.iss === who.iss;
+    if (!own && !memberOf(who, deciders())) return reply.code(403).send({ error: "forbidden", message: "not an admin or approver" });
     return a ? publicView(a) : reply.code(404).send({ error: "not_found", message: `no approval ${req.params.id}` });
+  });
+
+  // The requester may withdraw their own pending request (an SDK that learned it is no longer needed).
+  app.delete<{ Params: { id: string } }>("/api/approvals/:id", async (req, reply) => {
+    const who = await authenticate(ctx, req, reply);
+    if (!who) return reply;
+    const a = service.get(req.params.id);
+    const own = a && a.requester.sub === who.sub && a.requester.iss === who.iss;
+    if (!own && !memberOf(who, deciders())) return reply.code(403).send({ error: "forbidden", message: "not an admin or approver" });
+    if (!a) return reply.code(404).send({ error: "not_found", message: `no approval ${req.params.id}` });
+    if (a.state !== "pending") return reply.code(409).send({ error: "conflict", message: `approval ${a.id} is already ${a.state}` });
+    service.cancel(a.id, own ? "withdrawn by the requester" : `cancelled by ${who.sub}`);
+    return publicView(service.get(a.id)!);
   });
 
   for (const decision of ["approve", "deny"] as const) {

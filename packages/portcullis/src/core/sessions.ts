@@ -143,7 +143,11 @@ export class Session {
     const refusal = input.action === "deny" ? undefined : this.manager.guard?.check(this, tables ?? []);
     const detail = { op, type, statement: summary, kinds, tables, functions, action: input.action, rule: input.rule, ...(refusal ? { refused: refusal.code } : {}) };
     this.recorder?.record({ e: "op", ...detail });
-    const durable = this.journal.append({ type: "decision", session: this.id, at, data: detail });
+    // Each record names the run it belongs to (signed claims and, apart, the client's hints), so
+    // an export line says which graph, thread, run and node did what without a join.
+    const { run, runHints } = this.record;
+    const context = { ...(Object.keys(run).length ? { run } : {}), ...(Object.keys(runHints).length ? { run_hints: runHints } : {}) };
+    const durable = this.journal.append({ type: "decision", session: this.id, at, data: { ...detail, ...context } });
     if (refusal) return { op, refusal };
     return input.action === "allow" && durable ? { op, durable } : { op };
   }

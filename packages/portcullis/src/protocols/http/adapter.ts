@@ -381,7 +381,9 @@ function send(res: ServerResponse, status: number, body: Record<string, unknown>
     return;
   }
   const text = raw ?? JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) });
+  // Tells a client the answer is the gateway's, not the target's (an SDK raises typed errors on it).
+  const refusal = typeof body.error === "string" ? { "x-portcullis-refusal": body.error } : {};
+  res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)), ...refusal });
   res.end(text);
 }
 

@@ -1,0 +1,122 @@
+/**
+ * A gateway for the HTTP benchmarks, started in this process like bench/lib/gateway.ts starts
+ * the PostgreSQL one (dev issuer, production log level `info` by default, logging to a file with
+ * synchronous writes as the default stderr destination does), but with only the HTTP listener
+ * and `type: http` connections. Each connection reaches `url` with the given credential headers,
+ * `access: [agents]`.
+ */
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseConfig } from "../../packages/portcullis/src/config/load.js";
+import { DevIssuer } from "../../packages/portcullis/src/identity/dev-issuer.js";
+import { type Gateway, startGateway } from "../../packages/portcullis/src/server.js";
+import type { LogLevel } from "./gateway.js";
+
+export interface HttpBenchConnection {
+  name: string;
+  /** The target's base URL. */
+  url: string;
+  /** credentials.headers of the connection. */
+  headers?: Record<string, string>;
+}
+
+export interface HttpBenchGatewayOptions {
+  connections: HttpBenchConnection[];
+  /** Top-level `masking:` entries, passed to the config as given (default none). */
+  masking?: Record<string, unknown>[];
+  logLevel?: LogLevel;
+  /** `recording.enabled` (default: the config's default, on). */
+  recording?: boolean;
+}
+
+export interface HttpBenchGateway {
+  gw: Gateway;
+  /** http://host:port of the gateway's HTTP listener. */
+  base: string;
+  dataDir: string;
+  logFile: string;
+  logLevel: LogLevel;
+  /** The config as given to parseConfig (for the record). */
+  rawConfig: Record<string, unknown>;
+  /** Log lines at warn or above since the last resetCounters(), and the last few of them. */
+  warnings: number;
+  lastWarnings: string[];
+  logLines: number;
+  resetCounters(): void;
+  token(sub: string, groups: string[], ttlSeconds: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startHttpBenchGateway(opts: HttpBenchGatewayOptions): Promise<HttpBenchGateway> {
+  const dataDir = mkdtempSync(join(tmpdir(), "portcullis-bench-http-gw-"));
+  const logLevel = opts.logLevel ?? "info";
+  const raw: Record<string, unknown> = {
+    gateway: { http: "127.0.0.1:0", data_dir: dataDir, log_level: logLevel },
+    identity: { dev_issuer: true, admins: ["security"] },
+    connections: opts.connections.map((c) => ({
+      name: c.name,
+      type: "http",
+      target: { url: c.url },
+      ...(c.headers ? { credentials: { headers: c.headers } } : {}),
+      access: ["agents"],
+    })),
+    ...(opts.masking ? { masking: opts.masking } : {}),
+    ...(opts.recording !== undefined ? { recording: { enabled: opts.recording } } : {}),
+  };
+  const logFile = join(dataDir, "gateway.log");
+  const fd = openSync(logFile, "a", 0o600);
+  const state = { warnings: 0, logLines: 0, lastWarnings: [] as string[] };
+  const destination = {
+    write(line: string) {
+      writeSync(fd, line);
+      state.logLines++;
+      // pino levels: 40 warn, 50 error, 60 fatal.
+      if (/"level":[456]0[,}]/.test(line)) {
+        state.warnings++;
+        state.lastWarnings.push(line.trim());
+        if (state.lastWarnings.length > 5) state.lastWarnings.shift();
+      }
+    },
+  };
+  let gw: Gateway;
+  try {
+    const config = parseConfig(raw, join(dataDir, "portcullis.yaml"));
+    gw = await startGateway(config, { logDestination: destination });
+  } catch (err) {
+    closeSync(fd);
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  const http = gw.addresses.http!;
+  const issuer = await DevIssuer.open(dataDir);
+  let stopped: Promise<void> | undefined;
+  return {
+    gw,
+    base: `http://${http.host}:${http.port}`,
+    dataDir,
+    logFile,
+    logLevel,
+    rawConfig: raw,
+    get warnings() { return state.warnings; },
+    get lastWarnings() { return [...state.lastWarnings]; },
+    get logLines() { return state.logLines; },
+    resetCounters() {
+      state.warnings = 0;
+      state.logLines = 0;
+      state.lastWarnings = [];
+    },
+    token: (sub, groups, ttlSeconds) => issuer.issue({ sub, groups, ttlSeconds }),
+    stop() {
+      stopped ??= (async () => {
+        try {
+          await gw.stop();
+        } finally {
+          closeSync(fd);
+          rmSync(dataDir, { recursive: true, force: true });
+        }
+      })();
+      return stopped;
+    },
+  };
+}
