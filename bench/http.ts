@@ -198,16 +198,30 @@ function instrument(g: HttpBenchGateway): { take(): GatewayTally } {
   };
 }
 
-/** Until no session is live (wrk's last requests ended), then one turn for the journal to commit their ends. */
-async function drained(g: HttpBenchGateway, timeoutMs = 5000): Promise<boolean> {
+/**
+ * A request lasts milliseconds here (the slowest, a masked 1 MB body, ~100 ms under load): a
+ * session older than this is not in flight but stuck (see `stuckSessions`), and is not waited for.
+ */
+const STUCK_AFTER_MS = 1000;
+
+/**
+ * Until no session is in flight (wrk's last requests ended), then one turn for the journal to
+ * commit their ends. Returns whether that happened within the timeout, and how many sessions are
+ * live but stuck: the gateway's pass-through path waits for a "drain" event that never comes when
+ * the client has gone away mid-response (wrk closes its connections at the end of a run), so such
+ * a session is never closed.
+ */
+async function drained(g: HttpBenchGateway, timeoutMs = 5000): Promise<{ ok: boolean; stuck: number }> {
   const deadline = Date.now() + timeoutMs;
-  while (g.gw.context.sessions.list().length > 0) {
-    if (Date.now() > deadline) return false;
+  const live = () => g.gw.context.sessions.list();
+  const inFlight = () => live().filter((s) => Date.now() - s.record.startedAt.getTime() < STUCK_AFTER_MS).length;
+  while (inFlight() > 0) {
+    if (Date.now() > deadline) return { ok: false, stuck: live().length };
     await new Promise((r) => setTimeout(r, 10));
   }
   await new Promise((r) => setTimeout(r, 30));
   await new Promise((r) => setImmediate(r));
-  return true;
+  return { ok: true, stuck: live().length };
 }
 
 const lastSeq = (g: HttpBenchGateway): number => g.gw.store.lastAudit()?.seq ?? 0;
@@ -245,6 +259,8 @@ interface RoundResult {
     touchesPerReq: number;
     warnings: number;
     drained: boolean;
+    /** Sessions left live (stuck) by this run: live after − live before. */
+    stuckSessions: number;
   };
 }
 
@@ -259,7 +275,7 @@ interface TargetResult {
   latency: LatencySummary;
   upstreamCpuUsPerReq?: number;
   nginxCpuUsPerReq?: number;
-  gateway?: Omit<NonNullable<RoundResult["gateway"]>, "warnings" | "drained"> & { warnings: number };
+  gateway?: Omit<NonNullable<RoundResult["gateway"]>, "warnings" | "drained" | "stuckSessions"> & { warnings: number; stuckSessions: number };
 }
 
 interface ScenarioResult {
@@ -367,9 +383,9 @@ async function main(): Promise<void> {
   async function runOnce(t: TargetId, sc: ScenarioId, seconds: number, round: number): Promise<{ r: RoundResult; h: Histogram }> {
     const s = SCENARIO[sc];
     const g = isGateway(t) ? gw : undefined;
-    let drainedBefore = true;
+    let before = { ok: true, stuck: 0 };
     if (g) {
-      drainedBefore = await drained(g);
+      before = await drained(g);
       g.resetCounters();
       tallies.take();
     }
@@ -389,11 +405,11 @@ async function main(): Promise<void> {
     const nginx1 = t === "nginx" ? nginx.cpuUs() : undefined;
     const loadAfter = loadavg()[0]!;
     const reqs = Math.max(1, res.requests);
-    let drainedAfter = true;
+    let after = { ok: true, stuck: 0 };
     let tally = emptyTally();
     let records = 0;
     if (g) {
-      drainedAfter = await drained(g);
+      after = await drained(g);
       tally = tallies.take();
       records = lastSeq(g) - seq0;
     }
@@ -419,17 +435,18 @@ async function main(): Promise<void> {
         touchUsPerReq: tally.touchUs / reqs,
         touchesPerReq: tally.touches / reqs,
         warnings: g.warnings,
-        drained: drainedBefore && drainedAfter,
+        drained: before.ok && after.ok,
+        stuckSessions: after.stuck - before.stuck,
       };
       if (g.warnings > 0) log(`  gateway warnings (${g.warnings}):\n    ${g.lastWarnings.join("\n    ")}`);
-      if (!r.gateway.drained) log(`  note: the gateway still had live sessions 5 s after wrk ended; counts may spill into the next run`);
+      if (!r.gateway.drained) log(`  note: the gateway still had sessions in flight 5 s after wrk ended; counts may spill into the next run`);
     }
     const errs = Object.entries(res.errors).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(", ");
     const gwr = r.gateway;
     log(`  ${`run ${runNo}`.padEnd(7)} ${sc.padEnd(9)} ${LABEL[t].padEnd(9)} ${round > 0 ? `round ${round}` : "warm-up"}: ${fmtTps(res.rps).padStart(6)} req/s ${res.mbps.toFixed(1).padStart(6)} MB/s  p50 ${ms(res.latency.p50)} ms  p99 ${ms(res.latency.p99)} ms` +
       `  upstream ${r.upstreamCpuUsPerReq.toFixed(0)} µs/req` +
       (r.nginxCpuUsPerReq !== undefined ? `  nginx ${r.nginxCpuUsPerReq.toFixed(0)} µs/req` : "") +
-      (gwr ? `  gw ${gwr.cpuUsPerReq.toFixed(0)} µs/req, elu ${(gwr.elu * 100).toFixed(0)}%, ${gwr.recordsPerReq.toFixed(2)} records/req, ${gwr.commitsPerReq.toFixed(2)} commits/req (${gwr.commitUsPerReq.toFixed(0)} µs/req), verify ${gwr.verifyUsMean.toFixed(0)} µs, address write ${gwr.touchUsPerReq.toFixed(0)} µs/req` : "") +
+      (gwr ? `  gw ${gwr.cpuUsPerReq.toFixed(0)} µs/req, elu ${(gwr.elu * 100).toFixed(0)}%, ${gwr.recordsPerReq.toFixed(2)} records/req, ${gwr.commitsPerReq.toFixed(2)} commits/req (${gwr.commitUsPerReq.toFixed(0)} µs/req), verify ${gwr.verifyUsMean.toFixed(0)} µs, address write ${gwr.touchUsPerReq.toFixed(0)} µs/req, ${gwr.stuckSessions} sessions left stuck (${after.stuck} in all)` : "") +
       (errs ? `  ERRORS: ${errs}` : ""));
     if (res.errors.status > 0 || res.errors.connect > 0) {
       throw new Error(`${LABEL[t]} ${sc}: wrk saw ${errs}; the target is not answering as it should (see the gateway log ${g ? g.logFile : ""} / nginx error log:\n${t === "nginx" ? nginx.errorLogTail() : ""})`);
@@ -478,6 +495,7 @@ async function main(): Promise<void> {
             verifyUsMean: m((x) => x.verifyUsMean), verifiesPerReq: m((x) => x.verifiesPerReq),
             touchUsPerReq: m((x) => x.touchUsPerReq), touchesPerReq: m((x) => x.touchesPerReq),
             warnings: rs.reduce((n, r) => n + (r.gateway?.warnings ?? 0), 0),
+            stuckSessions: rs.reduce((n, r) => n + (r.gateway?.stuckSessions ?? 0), 0),
           };
         }
         return out;
@@ -595,14 +613,15 @@ function renderTables(scenarios: ScenarioResult[], components: ComponentCost[]):
   const gws = scenarios.flatMap((s) => s.targets.filter((t) => t.gateway).map((t) => ({ s, t, g: t.gateway! })));
   if (gws.length > 0) {
     out.push("Gateway, per request (medians of rounds): event loop busy = event-loop utilisation; audit records and commits (journal group commit) per request and the time inside commits; " +
-      "recording = recording events written; token verify = wall time of verifier.verify (signature check on the libuv pool included); address write = store.touchClientAddress (the new-client-address detection, one SQLite transaction per session).");
+      "recording = recording events written; token verify = wall time of verifier.verify (signature check on the libuv pool included); address write = store.touchClientAddress (the new-client-address detection, one SQLite transaction per session); " +
+      "stuck = sessions the rounds left open for good (a client that left mid-response; see the reading in docs/benchmarks.md), summed over rounds.");
     out.push("");
-    out.push("| scenario | target | CPU µs/req | event loop busy | audit records/req | commits/req | in commit µs/req | recording B/req | token verify µs | address write µs/req | warnings |");
-    out.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    out.push("| scenario | target | CPU µs/req | event loop busy | audit records/req | commits/req | in commit µs/req | recording B/req | token verify µs | address write µs/req | stuck sessions | warnings |");
+    out.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (const { s, t, g } of gws) {
       out.push(`| ${[
         s.name, LABEL[t.target], num(g.cpuUsPerReq), pct(g.elu), num(g.recordsPerReq, 2), num(g.commitsPerReq, 2), num(g.commitUsPerReq),
-        num(g.recordingBytesPerReq), num(g.verifyUsMean), num(g.touchUsPerReq), String(g.warnings),
+        num(g.recordingBytesPerReq), num(g.verifyUsMean), num(g.touchUsPerReq), String(g.stuckSessions), String(g.warnings),
       ].join(" | ")} |`);
     }
     out.push("");

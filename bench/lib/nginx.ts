@@ -82,6 +82,7 @@ export class Nginx {
       "  }",
       "  server {",
       `    listen ${host}:${port};`,
+      "    location = /_ready { return 204; }",
       `    location /c/${o.name}/ {`,
       "      proxy_pass http://api/;",
       "      proxy_http_version 1.1;",
@@ -121,9 +122,9 @@ export class Nginx {
         throw new Error(`nginx exited at start (code ${child.exitCode}, signal ${child.signalCode}):\n${why}`);
       }
       try {
-        const res = await fetch(`http://${host}:${port}/`, { signal: AbortSignal.timeout(1000) });
+        const res = await fetch(`http://${host}:${port}/_ready`, { signal: AbortSignal.timeout(1000) });
         await res.arrayBuffer();
-        return nginx; // Any answer (404 here) means it listens.
+        return nginx;
       } catch {
         if (Date.now() > deadline) {
           await nginx.stop();

@@ -6,7 +6,8 @@
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from "jose";
+import { randomUUID } from "node:crypto";
+import { exportJWK, generateKeyPair, jwtVerify, SignJWT, type CryptoKey, type JWK, type JWTPayload } from "jose";
 
 // ---------------------------------------------------------------------------------------------
 // Keys and tokens
@@ -104,7 +105,15 @@ export interface OidcProviderOptions {
   claims?: Record<string, unknown>;
   /** Access token lifetime in seconds (default 600). */
   ttlSeconds?: number;
+  /**
+   * Also accept RFC 8693 token exchange (a grant oidc-provider lets one register): a valid access
+   * token of this provider is exchanged for one carrying the run claims sent with the request.
+   */
+  tokenExchange?: boolean;
 }
+
+const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
+const RUN_CLAIMS = ["graph_id", "thread_id", "run_id"] as const;
 
 export interface OidcProvider {
   /** http://127.0.0.1:PORT — what tokens carry as iss. */
@@ -137,7 +146,7 @@ export async function startOidcProvider(opts: OidcProviderOptions = {}): Promise
     clients: [{
       client_id: clientId,
       client_secret: clientSecret,
-      grant_types: ["client_credentials"],
+      grant_types: ["client_credentials", ...(opts.tokenExchange ? [TOKEN_EXCHANGE] : [])],
       redirect_uris: [],
       response_types: [],
       token_endpoint_auth_method: "client_secret_basic",
@@ -175,6 +184,7 @@ export async function startOidcProvider(opts: OidcProviderOptions = {}): Promise
     const { default: Provider } = (await import(specifier)) as { default: new (issuer: string, config: unknown) => { callback(): (...args: unknown[]) => void } };
     return new Provider(issuer, config);
   });
+  if (opts.tokenExchange) registerTokenExchange(provider, issuer, signingKey, audience, opts.ttlSeconds ?? 600);
   server.on("request", provider.callback());
 
   const publicJwk = signingKey.publicJwk;
@@ -201,6 +211,34 @@ export async function startOidcProvider(opts: OidcProviderOptions = {}): Promise
     signingKey,
     close: () => stop(server),
   };
+}
+
+interface ExchangeContext {
+  oidc: { params: Record<string, string | undefined> };
+  body: unknown;
+  status: number;
+}
+
+/** RFC 8693 on oidc-provider: verify the subject token with the provider's key, issue one with the run claims. */
+function registerTokenExchange(provider: unknown, issuer: string, key: TestKey, audience: string, ttl: number): void {
+  const p = provider as { registerGrantType(name: string, handler: (ctx: ExchangeContext, next: () => Promise<void>) => Promise<void>, params: Set<string>): void };
+  p.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
+    const { subject_token: subject, subject_token_type: type } = ctx.oidc.params;
+    let claims: JWTPayload;
+    try {
+      if (type !== "urn:ietf:params:oauth:token-type:access_token" || !subject) throw new Error("bad subject");
+      ({ payload: claims } = await jwtVerify(subject, key.publicKey, { issuer, audience }));
+    } catch {
+      ctx.status = 400;
+      ctx.body = { error: "invalid_grant", error_description: "the subject token is not valid" };
+      return;
+    }
+    const run: Record<string, string> = {};
+    for (const c of RUN_CLAIMS) if (ctx.oidc.params[c]) run[c] = ctx.oidc.params[c]!;
+    const now = nowSeconds();
+    const token = await signToken(key, { iss: issuer, aud: audience, sub: claims.sub, groups: claims.groups, ...run, act: { sub: claims.sub }, nbf: now, exp: now + ttl, jti: randomUUID() });
+    ctx.body = { access_token: token, issued_token_type: "urn:ietf:params:oauth:token-type:access_token", token_type: "Bearer", expires_in: ttl };
+  }, new Set(["subject_token", "subject_token_type", "requested_token_type", "resource", "audience", ...RUN_CLAIMS]));
 }
 
 /**
