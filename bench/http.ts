@@ -64,7 +64,7 @@ import {
   durationS, envGatewayLogLevel, envInt, envList, log, logCodeState, loadavgRounded, machine, machineLine, onCleanup, runBench,
   uncommittedNote, workDir, writeResult,
 } from "./lib/run.js";
-import { type LatencySummary, fmtRatio, fmtTps, median, ms } from "./lib/stats.js";
+import { type LatencySummary, fmtRatio, fmtTps, median, ms, summarize } from "./lib/stats.js";
 import { type Histogram, type WrkErrors, summarizeHistograms, wrk } from "./lib/wrk.js";
 
 // ---- requirements, before anything starts ----
@@ -143,8 +143,12 @@ interface GatewayTally {
   verifyUs: number;
   touches: number;
   touchUs: number;
+  /** Every commit's duration, µs. */
+  commitDurationsUs: number[];
 }
-const emptyTally = (): GatewayTally => ({ commits: 0, commitUs: 0, auditRows: 0, chunks: 0, chunkBytes: 0, verifies: 0, verifyUs: 0, touches: 0, touchUs: 0 });
+const emptyTally = (): GatewayTally => ({ commits: 0, commitUs: 0, auditRows: 0, chunks: 0, chunkBytes: 0, verifies: 0, verifyUs: 0, touches: 0, touchUs: 0, commitDurationsUs: [] });
+/** A commit longer than this is counted as slow (in practice: one that ran SQLite's WAL checkpoint). */
+const SLOW_COMMIT_US = 1000;
 
 /**
  * Wraps, with an own property in front of each method: the store's commit (every journal commit:
@@ -161,7 +165,9 @@ function instrument(g: HttpBenchGateway): { take(): GatewayTally } {
     try {
       commit(batch);
     } finally {
-      tally.commitUs += (performance.now() - t0) * 1000;
+      const us = (performance.now() - t0) * 1000;
+      tally.commitUs += us;
+      tally.commitDurationsUs.push(us);
       tally.commits++;
       tally.auditRows += batch.audit.length;
       tally.chunks += batch.chunks.length;
@@ -252,6 +258,9 @@ interface RoundResult {
     recordsPerReq: number;
     commitsPerReq: number;
     commitUsPerReq: number;
+    /** Commits over SLOW_COMMIT_US per 1000 commits, and their share of the time in commits. */
+    slowCommitsPerMille: number;
+    slowCommitShare: number;
     recordingBytesPerReq: number;
     verifyUsMean: number;
     verifiesPerReq: number;
@@ -275,7 +284,12 @@ interface TargetResult {
   latency: LatencySummary;
   upstreamCpuUsPerReq?: number;
   nginxCpuUsPerReq?: number;
-  gateway?: Omit<NonNullable<RoundResult["gateway"]>, "warnings" | "drained" | "stuckSessions"> & { warnings: number; stuckSessions: number };
+  gateway?: Omit<NonNullable<RoundResult["gateway"]>, "warnings" | "drained" | "stuckSessions"> & {
+    warnings: number;
+    stuckSessions: number;
+    /** Commit durations, all rounds pooled, µs. */
+    commit: LatencySummary;
+  };
 }
 
 interface ScenarioResult {
@@ -380,7 +394,7 @@ async function main(): Promise<void> {
 
   const upstreamStats = () => upstream.stats();
   let runNo = 0;
-  async function runOnce(t: TargetId, sc: ScenarioId, seconds: number, round: number): Promise<{ r: RoundResult; h: Histogram }> {
+  async function runOnce(t: TargetId, sc: ScenarioId, seconds: number, round: number): Promise<{ r: RoundResult; h: Histogram; commitUs: number[] }> {
     const s = SCENARIO[sc];
     const g = isGateway(t) ? gw : undefined;
     let before = { ok: true, stuck: 0 };
@@ -429,6 +443,8 @@ async function main(): Promise<void> {
         recordsPerReq: records / reqs,
         commitsPerReq: tally.commits / reqs,
         commitUsPerReq: tally.commitUs / reqs,
+        slowCommitsPerMille: (tally.commitDurationsUs.filter((d) => d > SLOW_COMMIT_US).length / Math.max(1, tally.commits)) * 1000,
+        slowCommitShare: tally.commitUs > 0 ? tally.commitDurationsUs.filter((d) => d > SLOW_COMMIT_US).reduce((a, b) => a + b, 0) / tally.commitUs : Number.NaN,
         recordingBytesPerReq: tally.chunkBytes / reqs,
         verifyUsMean: tally.verifies ? tally.verifyUs / tally.verifies : Number.NaN,
         verifiesPerReq: tally.verifies / reqs,
@@ -446,12 +462,12 @@ async function main(): Promise<void> {
     log(`  ${`run ${runNo}`.padEnd(7)} ${sc.padEnd(9)} ${LABEL[t].padEnd(9)} ${round > 0 ? `round ${round}` : "warm-up"}: ${fmtTps(res.rps).padStart(6)} req/s ${res.mbps.toFixed(1).padStart(6)} MB/s  p50 ${ms(res.latency.p50)} ms  p99 ${ms(res.latency.p99)} ms` +
       `  upstream ${r.upstreamCpuUsPerReq.toFixed(0)} µs/req` +
       (r.nginxCpuUsPerReq !== undefined ? `  nginx ${r.nginxCpuUsPerReq.toFixed(0)} µs/req` : "") +
-      (gwr ? `  gw ${gwr.cpuUsPerReq.toFixed(0)} µs/req, elu ${(gwr.elu * 100).toFixed(0)}%, ${gwr.recordsPerReq.toFixed(2)} records/req, ${gwr.commitsPerReq.toFixed(2)} commits/req (${gwr.commitUsPerReq.toFixed(0)} µs/req), verify ${gwr.verifyUsMean.toFixed(0)} µs, address write ${gwr.touchUsPerReq.toFixed(0)} µs/req, ${gwr.stuckSessions} sessions left stuck (${after.stuck} in all)` : "") +
+      (gwr ? `  gw ${gwr.cpuUsPerReq.toFixed(0)} µs/req, elu ${(gwr.elu * 100).toFixed(0)}%, ${gwr.recordsPerReq.toFixed(2)} records/req, ${gwr.commitsPerReq.toFixed(2)} commits/req (${gwr.commitUsPerReq.toFixed(0)} µs/req, ${gwr.slowCommitsPerMille.toFixed(1)}‰ over ${SLOW_COMMIT_US / 1000} ms), verify ${gwr.verifyUsMean.toFixed(0)} µs, address write ${gwr.touchUsPerReq.toFixed(0)} µs/req, ${gwr.stuckSessions} sessions left stuck (${after.stuck} in all)` : "") +
       (errs ? `  ERRORS: ${errs}` : ""));
     if (res.errors.status > 0 || res.errors.connect > 0) {
       throw new Error(`${LABEL[t]} ${sc}: wrk saw ${errs}; the target is not answering as it should (see the gateway log ${g ? g.logFile : ""} / nginx error log:\n${t === "nginx" ? nginx.errorLogTail() : ""})`);
     }
-    return { r, h: res.histogram };
+    return { r, h: res.histogram, commitUs: tally.commitDurationsUs };
   }
 
   if (cfg.warmupSeconds > 0) {
@@ -464,13 +480,15 @@ async function main(): Promise<void> {
     log(`scenario ${sc}`);
     const rounds = new Map<TargetId, RoundResult[]>(TARGETS.map((t) => [t, []]));
     const hists = new Map<TargetId, Histogram[]>(TARGETS.map((t) => [t, []]));
+    const commits = new Map<TargetId, number[]>(TARGETS.map((t) => [t, []]));
     for (let round = 1; round <= cfg.rounds; round++) {
       // Rotated each round, so no target always runs right after the same other one.
       const order = TARGETS.map((_, i) => TARGETS[(i + round - 1) % TARGETS.length]!);
       for (const t of order) {
-        const { r, h } = await runOnce(t, sc, cfg.seconds, round);
+        const { r, h, commitUs } = await runOnce(t, sc, cfg.seconds, round);
         rounds.get(t)!.push(r);
         hists.get(t)!.push(h);
+        for (const d of commitUs) commits.get(t)!.push(d);
       }
     }
     const s = SCENARIO[sc];
@@ -491,7 +509,10 @@ async function main(): Promise<void> {
           const m = (f: (x: NonNullable<RoundResult["gateway"]>) => number) => medianOf(rs, (r) => (r.gateway ? f(r.gateway) : undefined)) ?? Number.NaN;
           out.gateway = {
             cpuUsPerReq: m((x) => x.cpuUsPerReq), elu: m((x) => x.elu), recordsPerReq: m((x) => x.recordsPerReq),
-            commitsPerReq: m((x) => x.commitsPerReq), commitUsPerReq: m((x) => x.commitUsPerReq), recordingBytesPerReq: m((x) => x.recordingBytesPerReq),
+            commitsPerReq: m((x) => x.commitsPerReq), commitUsPerReq: m((x) => x.commitUsPerReq),
+            slowCommitsPerMille: m((x) => x.slowCommitsPerMille), slowCommitShare: m((x) => x.slowCommitShare),
+            commit: summarize(Float64Array.from(commits.get(t)!)),
+            recordingBytesPerReq: m((x) => x.recordingBytesPerReq),
             verifyUsMean: m((x) => x.verifyUsMean), verifiesPerReq: m((x) => x.verifiesPerReq),
             touchUsPerReq: m((x) => x.touchUsPerReq), touchesPerReq: m((x) => x.touchesPerReq),
             warnings: rs.reduce((n, r) => n + (r.gateway?.warnings ?? 0), 0),
@@ -612,15 +633,17 @@ function renderTables(scenarios: ScenarioResult[], components: ComponentCost[]):
 
   const gws = scenarios.flatMap((s) => s.targets.filter((t) => t.gateway).map((t) => ({ s, t, g: t.gateway! })));
   if (gws.length > 0) {
-    out.push("Gateway, per request (medians of rounds): event loop busy = event-loop utilisation; audit records and commits (journal group commit) per request and the time inside commits; " +
+    out.push("Gateway, per request (medians of rounds): event loop busy = event-loop utilisation; audit records and commits (journal group commit) per request and the time inside commits; commit µs = each commit's duration, all rounds pooled; " +
+      `slow = commits over ${SLOW_COMMIT_US / 1000} ms per 1000 commits (their share of the time in commits); ` +
       "recording = recording events written; token verify = wall time of verifier.verify (signature check on the libuv pool included); address write = store.touchClientAddress (the new-client-address detection, one SQLite transaction per session); " +
       "stuck = sessions the rounds left open for good (a client that left mid-response; see the reading in docs/benchmarks.md), summed over rounds.");
     out.push("");
-    out.push("| scenario | target | CPU µs/req | event loop busy | audit records/req | commits/req | in commit µs/req | recording B/req | token verify µs | address write µs/req | stuck sessions | warnings |");
-    out.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    out.push("| scenario | target | CPU µs/req | event loop busy | audit records/req | commits/req | in commit µs/req | commit µs p50 / p99 / max | slow commits ‰ (time share) | recording B/req | token verify µs | address write µs/req | stuck sessions | warnings |");
+    out.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (const { s, t, g } of gws) {
       out.push(`| ${[
         s.name, LABEL[t.target], num(g.cpuUsPerReq), pct(g.elu), num(g.recordsPerReq, 2), num(g.commitsPerReq, 2), num(g.commitUsPerReq),
+        `${num(g.commit.p50)} / ${num(g.commit.p99)} / ${num(g.commit.max)}`, `${num(g.slowCommitsPerMille, 1)} (${pct(g.slowCommitShare)})`,
         num(g.recordingBytesPerReq), num(g.verifyUsMean), num(g.touchUsPerReq), String(g.stuckSessions), String(g.warnings),
       ].join(" | ")} |`);
     }

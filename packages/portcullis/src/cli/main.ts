@@ -4,6 +4,7 @@ import { registerApprovals } from "./approvals.js";
 import { registerAudit } from "./audit.js";
 import { registerConfig } from "./config.js";
 import { registerContainment } from "./containment.js";
+import { registerDemo } from "./demo.js";
 import { registerPolicy } from "./policy.js";
 import { registerQuickstart } from "./quickstart.js";
 import { registerReplay } from "./replay.js";
@@ -26,5 +27,6 @@ export async function main(argv: string[]): Promise<void> {
   registerAudit(program);
   registerApprovals(program);
   registerContainment(program);
+  registerDemo(program);
   await program.parseAsync(argv);
 }

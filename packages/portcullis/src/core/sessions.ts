@@ -173,10 +173,18 @@ export class Session {
     this.recorder?.record(event);
   }
 
+  private readonly endingHooks: (() => void)[] = [];
+
+  /** Runs just before the session's end is recorded (a stage flushing a result cut short). */
+  beforeEnd(hook: () => void): void {
+    this.endingHooks.push(hook);
+  }
+
   /** Records the end. Idempotent: the first reason wins. */
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    for (const hook of this.endingHooks) hook();
     this.manager.onClosed(this, reason);
   }
 }

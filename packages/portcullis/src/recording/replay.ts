@@ -74,7 +74,8 @@ function endLine(reason: string, at: string, stats?: { operations: number; denie
 }
 
 function renderResult(r: ResultEvent): string {
-  if (r.error) return `ERROR ${r.error.code}: ${r.error.message}\n`;
+  const error = r.error ? `ERROR${r.error.code ? ` ${r.error.code}` : ""}: ${r.error.message}\n` : "";
+  if (r.error && r.row_count === 0) return error;
   const lines: string[] = [];
   if (r.columns && r.columns.length > 0) lines.push(...table(r.columns, r.rows));
   else for (const row of r.rows) lines.push(row.map((v) => v ?? "NULL").join("\t").replace(/\n$/, ""));
@@ -82,7 +83,7 @@ function renderResult(r: ResultEvent): string {
   if (r.ms !== undefined) facts.push(`${r.ms} ms`);
   if (r.truncated) facts.push(`${r.rows.length} kept, the rest counted and hashed (sha256 ${r.sha256?.slice(0, 16)}…)`);
   lines.push(`(${r.tag ? `${r.tag}; ` : ""}${facts.join(", ")})`);
-  return `${lines.join("\n")}\n`;
+  return `${lines.join("\n")}\n${error}`;
 }
 
 function cell(v: string | null): string {

@@ -57,6 +57,11 @@ export function recordingStage(session: Session): RecordingStage {
     if (h?.extended) queue.shift();
   };
 
+  // A result the session's end cut short (a budget, a kill) is still recorded: what left, left.
+  session.beforeEnd(() => {
+    if (capture && capture.count > 0) finish({ error: { code: "", message: "the session ended before the result was complete" } });
+  });
+
   const fromServer = (frame: Frame): Verdict | undefined => {
     switch (frame.type) {
       case T.RowDescription:
