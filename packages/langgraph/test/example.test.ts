@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { type Server, createServer } from "node:http";
 import { after, before, describe, it } from "node:test";
 import type { ToolMessage } from "@langchain/core/messages";
+import { Command } from "@langchain/langgraph";
 import pg from "pg";
 import { buildResearchGraph, question, researchScript } from "../../../examples/customer-research/graph.js";
 import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../../portcullis/test/support/gateway.js";
@@ -38,7 +39,9 @@ describe("examples/customer-research", () => {
         { name: "customers", type: "postgres", target: { host: target.pg.host, port: target.pg.port, database: "app", tls: "disable" }, credentials: { username: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, access: ["agents"] },
         { name: "billing", type: "http", target: { url: `http://127.0.0.1:${(billing.address() as { port: number }).port}` }, access: ["agents"] },
       ],
-      overrides: { masking: [{ columns: ["customers.email"], strategy: "redact" }, { connections: ["billing"], detectors: ["email", "credit_card"], strategy: "redact" }] },
+      overrides: {
+        rules: [{ name: "invoices-for-juniors", groups: ["interns"], connections: ["billing"], when: { http: { paths: ["/v1/invoices"] } }, action: "approve", approvers: ["security"] }],
+        masking: [{ columns: ["customers.email"], strategy: "redact" }, { connections: ["billing"], detectors: ["email", "credit_card"], strategy: "redact" }] },
     });
     const tokens = devIssuer({ dataDir: gw.dataDir, sub: "research-agent", groups: ["agents"] });
     db = portcullisPool({ host: gw.host, port: gw.port, connection: "customers", tokens, graphId: "customer-research" });
@@ -51,6 +54,44 @@ describe("examples/customer-research", () => {
     await gw?.stop();
     await target?.stop();
     billing?.close();
+  });
+
+  const junior = () => {
+    const tokens = devIssuer({ dataDir: gw.dataDir, sub: "junior-analyst", groups: ["agents", "interns"] });
+    const gateway = `http://127.0.0.1:${gw.httpPort}`;
+    const juniorDb = portcullisPool({ host: gw.host, port: gw.port, connection: "customers", tokens, graphId: "customer-research" });
+    const graph = buildResearchGraph({ db: juniorDb, billing: portcullisFetch({ gateway, connection: "billing", tokens, graphId: "customer-research" }), approvals: { gateway, tokens } }, researchScript("Springfield"));
+    return { graph, juniorDb };
+  };
+  const decide = (id: string, d: "approve" | "deny") => gw.gw.approvals.decide(id, { sub: "sec-1", groups: ["security"], iss: "dev", exp: 0, run: {} }, d);
+
+  it("surfaces an approval as __interrupt__, and Command({ resume }) after approval completes the run with the data", async () => {
+    const { graph, juniorDb } = junior();
+    const config = { configurable: { thread_id: "junior-approve" } };
+    const first = await graph.invoke(question("Springfield"), config) as { __interrupt__?: { value: { type: string; approval_id: string } }[] };
+    const intr = first.__interrupt__?.[0]?.value;
+    assert.equal(intr?.type, "portcullis_approval");
+    decide(intr!.approval_id, "approve");
+    const done = await graph.invoke(new Command({ resume: intr }), config);
+    assert.match(String(done.messages.at(-1)!.content), /^Researched customers in Springfield/);
+    const invoices = done.messages.filter((m) => m.getType() === "tool").map((m) => String((m as ToolMessage).content)).find((t) => t.includes("inv-1"));
+    assert.ok(invoices, "the invoices came back after approval");
+    assert.match(invoices, /\[REDACTED:credit_card\]/);
+    await juniorDb.end();
+  });
+
+  it("routes a denied approval to the graph's error handling (the tool reports it to the model)", async () => {
+    const { graph, juniorDb } = junior();
+    const config = { configurable: { thread_id: "junior-deny" } };
+    const first = await graph.invoke(question("Springfield"), config) as { __interrupt__?: { value: { approval_id: string } }[] };
+    const intr = first.__interrupt__![0]!.value;
+    decide(intr.approval_id, "deny");
+    const done = await graph.invoke(new Command({ resume: intr }), config);
+    const toolText = done.messages.filter((m) => m.getType() === "tool").map((m) => String((m as ToolMessage).content)).join("\n");
+    assert.match(toolText, /PortcullisApprovalDeniedError|approval .* denied/);
+    assert.ok(!toolText.includes("inv-1"));
+    assert.match(String(done.messages.at(-1)!.content), /^Researched customers/);
+    await juniorDb.end();
   });
 
   it("researches through the gateway: masked data back, every call audited with its run context", async () => {
