@@ -7,7 +7,7 @@
  * targets) over a keep-alive pool of upstream connections (`upstream { keepalive }`, HTTP/1.1,
  * `Connection: ""`). The client's Authorization header is dropped and the configured headers
  * (the upstream's API key) are set, as the gateway does; access logging is off. Everything
- * else is nginx's default, proxy buffering included. Keep-alive limits are raised on both sides
+ * else is nginx's default, proxy buffering included. `GET /_ready` answers 204 (the start-up probe). Keep-alive limits are raised on both sides
  * (keepalive_requests 1000 by default) so that neither the load generator's connections nor the
  * upstream pool are closed and reopened during a run; the gateway and the upstream never close
  * an idle keep-alive connection within a run either.

@@ -56,8 +56,20 @@ export function createTokenVerifier(identity: IdentityConfig, opts: TokenVerifie
     add(devIssuerEntry(opts.devIssuer));
   }
 
+  // Verified tokens, until the earliest of their expiry, their max_token_age and a few minutes:
+  // an HTTP agent presents the same token on every request, and a signature check per request
+  // is most of what an HTTP request costs the gateway. Revocation is checked per operation
+  // regardless (core/containment.ts), so a cached token is never a revoked identity's way in.
+  const cache = new Map<string, { principal: Principal; validUntil: number }>();
+  const copy = (p: Principal): Principal => ({ ...p, groups: [...p.groups], run: { ...p.run } });
+
   return {
     async verify(token: string): Promise<Principal> {
+      const hit = typeof token === "string" ? cache.get(token) : undefined;
+      if (hit) {
+        if (hit.validUntil > Date.now()) return copy(hit.principal);
+        cache.delete(token);
+      }
       if (typeof token !== "string" || token.length === 0) throw invalid("no token");
       if (token.length > MAX_TOKEN_LENGTH) throw invalid(`token longer than ${MAX_TOKEN_LENGTH} characters`);
       let iss: unknown;
@@ -75,10 +87,24 @@ export function createTokenVerifier(identity: IdentityConfig, opts: TokenVerifie
       } catch (err) {
         throw describeFailure(err, token, entry.issuer);
       }
-      return toPrincipal(payload, entry.groupsClaim);
+      const principal = toPrincipal(payload, entry.groupsClaim);
+      const maxAge = entry.options.maxTokenAge;
+      const bounds = [principal.exp * 1000, Date.now() + VERIFIED_CACHE_MS];
+      if (typeof maxAge === "number" && typeof payload.iat === "number") bounds.push((payload.iat + maxAge) * 1000);
+      if (cache.size >= VERIFIED_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+      cache.set(token, { principal, validUntil: Math.min(...bounds) });
+      return copy(principal);
     },
   };
 }
+
+/**
+ * How long a verified token is trusted without checking its signature again, at most: also how
+ * long a key removed from an issuer's JWKS may still vouch for tokens it signed before (revoke
+ * the identities for an immediate stop).
+ */
+const VERIFIED_CACHE_MS = 30_000;
+const VERIFIED_CACHE_ENTRIES = 10_000;
 
 function remoteIssuer(cfg: IssuerConfig, fetchTimeoutMs: number, jwksCooldownMs: number): TrustedIssuer {
   const jwksUri = cfg.jwks_uri

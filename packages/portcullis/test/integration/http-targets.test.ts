@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { type IncomingHttpHeaders, type Server, createServer, request as httpRequest } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import { connect } from "node:net";
 import { gzipSync } from "node:zlib";
 import { after, before, describe, it } from "node:test";
 import { generate } from "selfsigned";
@@ -330,6 +331,25 @@ describe("HTTP targets", () => {
       assert.ok(!r.text.includes(ISSUED) && !r.headers.includes(ISSUED) && !r.text.includes("gw-client-secret"));
     }
     assert.equal(tokenRequests, 1, "cached until it nears expiry");
+  });
+
+  it("ends the request (and lets go of the target) when the client leaves mid-response", async () => {
+    const token = await gw.token("leaver", ["agents"]);
+    for (const path of ["/c/billing/v1/download", "/c/billing/v1/big?mb=50"]) {
+      const before = downloads;
+      await new Promise<void>((resolve, reject) => {
+        const sock = connect(gw.httpPort, "127.0.0.1", () => sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`));
+        // Leave as soon as the response starts, without reading the rest.
+        sock.once("data", () => { sock.pause(); sock.destroy(); resolve(); });
+        sock.on("error", reject);
+      });
+      const until = Date.now() + 10_000;
+      while (gw.gw.context.sessions.list().some((s) => s.principal.sub === "leaver") && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(gw.gw.context.sessions.list().filter((s) => s.principal.sub === "leaver").length, 0, `${path}: the session still runs after its client left`);
+      if (path.includes("download")) assert.equal(downloads, before + 1);
+    }
+    gw.gw.journal.flush();
+    assert.ok(gw.gw.store.listSessions({ sub: "leaver" }).every((s) => s.endReason === "client_closed"));
   });
 
   it("a revocation cuts a running download mid-stream", async () => {

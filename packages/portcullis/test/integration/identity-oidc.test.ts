@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { decodeJwt, importJWK } from "jose";
@@ -89,7 +90,8 @@ describe("key rotation", () => {
       { issuers: [issuerConfig(ISSUER, { jwks_uri: `${server.url}/jwks` })], dev_issuer: false },
       { jwksCooldownMs: 0 },
     );
-    const claims = () => ({ iss: ISSUER, aud: "portcullis", sub: "agent-2", exp: nowSeconds() + 60 });
+    // Each token distinct (jti): a token verified once is trusted for a while without a new check.
+    const claims = () => ({ iss: ISSUER, aud: "portcullis", sub: "agent-2", exp: nowSeconds() + 60, jti: randomUUID() });
 
     assert.equal((await verifier.verify(await signToken(oldKey, claims()))).sub, "agent-2");
     assert.equal(server.hits("/jwks"), 1);

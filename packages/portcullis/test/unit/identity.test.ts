@@ -395,3 +395,32 @@ describe("OIDC discovery", () => {
     }
   });
 });
+
+describe("verified-token cache", () => {
+  it("answers a repeated token from the cache, but never past its expiry", async () => {
+    const { mock } = await import("node:test");
+    const { createTokenVerifier } = await import("../../src/identity/verifier.js");
+    const { DevIssuer } = await import("../../src/identity/dev-issuer.js");
+    const { mkdtempSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dir = mkdtempSync(join(tmpdir(), "pc-cache-"));
+    try {
+      const dev = await DevIssuer.open(dir);
+      const verifier = createTokenVerifier({ issuers: [], dev_issuer: true }, { devIssuer: dev });
+      const token = await dev.issue({ sub: "cached", ttlSeconds: 2 });
+      const first = await verifier.verify(token);
+      first.groups.push("tampered");
+      const second = await verifier.verify(token);
+      assert.deepEqual(second.groups, [], "callers get their own copy");
+      mock.timers.enable({ apis: ["Date"], now: Date.now() + 120_000 });
+      try {
+        await assert.rejects(verifier.verify(token), (e: { code?: string }) => e.code === "E_TOKEN_EXPIRED" || e.code === "E_TOKEN_INVALID");
+      } finally {
+        mock.timers.reset();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -90,6 +90,13 @@ export class HttpTargets {
     const clientAddress = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? 0}`;
     const abort = new AbortController();
     let endReason = "client_closed";
+    // The agent leaving ends the request: the target's answer is no longer wanted.
+    let clientGone = false;
+    res.once("close", () => {
+      if (res.writableFinished) return;
+      clientGone = true;
+      abort.abort();
+    });
     try {
       const principal = await this.authenticate(req);
       const connection = this.authorize(principal, name);
@@ -116,11 +123,13 @@ export class HttpTargets {
       else if (isPortcullisError(err)) {
         if (err.code === "E_TOKEN_INVALID") this.ctx.metrics.authFailures.inc({ protocol: "http", reason: "E_TOKEN_INVALID" });
         send(res, ...statusOf(err.code, err.code === "E_TOKEN_INVALID" ? "invalid token" : err.message));
+      } else if (clientGone || req.destroyed) {
+        this.ctx.logger.debug({ connection: name, err: (err as Error).message }, "http client left mid-request");
       } else if (!abort.signal.aborted) {
         this.ctx.logger.error({ err, connection: name }, "http request failed");
         send(res, 502, { error: "bad_gateway", message: "the target could not be reached" });
       }
-      endReason = abort.signal.aborted ? endReason : `error: ${isPortcullisError(err) ? err.code : err instanceof Answer ? err.status : "internal"}`;
+      if (!clientGone) endReason = abort.signal.aborted ? endReason : `error: ${isPortcullisError(err) ? err.code : err instanceof Answer ? err.status : "internal"}`;
     } finally {
       session?.close(endReason);
     }
@@ -219,7 +228,7 @@ export class HttpTargets {
           throw new PortcullisError("E_BUDGET_EXCEEDED", "budget exceeded mid-response");
         }
         bytes += (chunk as Buffer).length;
-        if (!res.write(chunk)) await new Promise((r) => res.once("drain", r));
+        await writeOut(res, chunk);
       }
       res.end();
       session.recordResult({ e: "result", op: ticket.op, rows: [], row_count: 0, bytes, tag: String(upstream.statusCode), ms: Date.now() - started });
@@ -279,7 +288,7 @@ export class HttpTargets {
       hash.update(buf);
       bytes += buf.length;
       if (recorded.length < cap) recorded += s.slice(0, cap - recorded.length);
-      if (!res.write(buf)) await new Promise((r) => res.once("drain", r));
+      await writeOut(res, buf);
     };
     const source: AsyncIterable<Buffer> = decoders.length ? compose(upstream.body, decoders) : upstream.body;
     try {
@@ -385,6 +394,25 @@ function send(res: ServerResponse, status: number, body: Record<string, unknown>
   const refusal = typeof body.error === "string" ? { "x-portcullis-refusal": body.error } : {};
   res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)), ...refusal });
   res.end(text);
+}
+
+/**
+ * Writes with backpressure. A response whose client has gone never drains: waiting ends on close
+ * too, and the write then fails, so the request ends instead of hanging on to the target's body.
+ */
+async function writeOut(res: ServerResponse, chunk: Buffer): Promise<void> {
+  if (res.destroyed || res.writableEnded) throw new PortcullisError("E_PROTOCOL", "the client has gone");
+  if (res.write(chunk)) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.once("drain", done);
+    res.once("close", done);
+  });
+  if (res.destroyed) throw new PortcullisError("E_PROTOCOL", "the client has gone");
 }
 
 function first(v: string | string[] | undefined): string | undefined {

@@ -108,6 +108,7 @@ export class SqliteStore implements Store {
   private readonly lastAuditStmt: Statement<[], AuditRow>;
   private readonly readAuditStmt: Statement<[number, number], AuditRow>;
   private readonly commitBatch: (batch: JournalBatch) => void;
+  private addressStmts?: { last: Statement<[string, string, string], number>; known: Statement<[string, string], number>; put: Statement<unknown[]> };
   /** One prepared statement per filter shape, so each can use the index that fits it. */
   private readonly listStmts = new Map<string, Statement<[Params], SessionRow>>();
 
@@ -387,13 +388,20 @@ export class SqliteStore implements Store {
   }
 
   touchClientAddress(sub: string, iss: string, address: string, now: number): { lastSeen?: number; known: boolean } {
-    return guard("touch client address", () => this.db.transaction(() => {
-      const last = this.db.prepare<[string, string, string], number>("SELECT last_seen FROM client_addresses WHERE sub = ? AND iss = ? AND address = ?").pluck().get(sub, iss, address);
-      const known = this.db.prepare<[string, string], number>("SELECT 1 FROM client_addresses WHERE sub = ? AND iss = ? LIMIT 1").pluck().get(sub, iss) !== undefined;
-      this.db.prepare("INSERT INTO client_addresses (sub, iss, address, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT (sub, iss, address) DO UPDATE SET last_seen = excluded.last_seen")
-        .run(sub, iss, address, now);
-      return { ...(last !== undefined ? { lastSeen: last } : {}), known };
-    })());
+    return guard("touch client address", () => {
+      this.addressStmts ??= {
+        last: this.db.prepare<[string, string, string], number>("SELECT last_seen FROM client_addresses WHERE sub = ? AND iss = ? AND address = ?").pluck(),
+        known: this.db.prepare<[string, string], number>("SELECT 1 FROM client_addresses WHERE sub = ? AND iss = ? LIMIT 1").pluck(),
+        put: this.db.prepare("INSERT INTO client_addresses (sub, iss, address, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT (sub, iss, address) DO UPDATE SET last_seen = excluded.last_seen"),
+      };
+      const st = this.addressStmts;
+      return this.db.transaction(() => {
+        const last = st.last.get(sub, iss, address);
+        const known = st.known.get(sub, iss) !== undefined;
+        st.put.run(sub, iss, address, now);
+        return { ...(last !== undefined ? { lastSeen: last } : {}), known };
+      })();
+    });
   }
 
   setSizeLimit(bytes: number | undefined): void {
