@@ -28,6 +28,7 @@ export function researchScript(city: string): BaseMessage[] {
   const call = (id: string, name: string, args: Record<string, unknown>) => new AIMessage({ content: "", tool_calls: [{ id, name, args, type: "tool_call" }] });
   return [
     call("c1", "list_tables", {}),
+    call("c1b", "describe_table", { table: "customers" }),
     call("c2", "query", { sql: `select id, name, email, city from customers where city = '${city}' order by id limit 3` }),
     call("c3", "invoices", { customer_id: 1 }),
     new AIMessage(`Researched customers in ${city}: found their contact records (masked by the gateway) and the first customer's invoices.`),

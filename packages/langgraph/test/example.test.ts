@@ -102,6 +102,7 @@ describe("examples/customer-research", () => {
     const toolText = out.messages.filter((m) => m.getType() === "tool").map((m) => String((m as ToolMessage).content)).join("\n");
     assert.match(toolText, /"name":"Ada","email":"\[REDACTED:customers\.email\]","city":"Springfield"/);
     assert.match(toolText, /\[REDACTED:credit_card\]/);
+    assert.match(toolText, /"column_name":"email","data_type":"text"/, "describe_table ran through the gateway");
     for (const secret of ["ada@example.com", "alan@example.org", "4111 1111 1111 1111"]) assert.ok(!toolText.includes(secret), `${secret} reached the model`);
 
     gw.gw.journal.flush();

@@ -31,6 +31,8 @@ describe("HTTP targets", () => {
   let releaseEvents: (() => void) | undefined;
   let idp: Server;
   const closeLater: Server[] = [];
+  let mtlsUrl = "";
+  let clientPems: { cert: string; key: string } = { cert: "", key: "" };
   let tokenRequests = 0;
   const ISSUED = "upstream-access-token-5b9c";
 
@@ -104,6 +106,16 @@ describe("HTTP targets", () => {
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ secure: true, auth: req.headers.authorization ?? null, contact: "ops@example.com" }));
     });
     await new Promise<void>((r) => secure.listen(0, "127.0.0.1", r));
+    // An upstream that wants the gateway's client certificate (mutual TLS).
+    const client = await generate([{ name: "commonName", value: "portcullis-gateway" }], { keyType: "ec", curve: "P-256", algorithm: "sha256" });
+    const mtls = createHttpsServer({ key: pems.private, cert: pems.cert, requestCert: true, rejectUnauthorized: true, ca: [client.cert] }, (req, res) => {
+      const peer = (req.socket as import("node:tls").TLSSocket).getPeerCertificate();
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ client: peer.subject?.CN ?? null }));
+    });
+    await new Promise<void>((r) => mtls.listen(0, "127.0.0.1", r));
+    closeLater.push(mtls);
+    mtlsUrl = `https://127.0.0.1:${(mtls.address() as { port: number }).port}`;
+    clientPems = { cert: client.cert, key: client.private };
     idp = createServer((req, res) => {
       let body = "";
       req.on("data", (c: Buffer) => { body += c.toString(); });
@@ -128,6 +140,8 @@ describe("HTTP targets", () => {
         { name: "billing", type: "http", target: { url: up }, credentials: { headers: { "X-Api-Key": API_KEY } }, access: ["agents"] },
         { name: "vault", type: "http", target: { url: tls, ca }, credentials: { basic: { username: "gw", password: "basic-secret-pw" } }, access: ["agents"] },
         { name: "untrusted", type: "http", target: { url: tls }, access: ["agents"] },
+        { name: "mtls", type: "http", target: { url: mtlsUrl, ca, cert: clientPems.cert, key: clientPems.key }, access: ["agents"] },
+        { name: "mtls-nocert", type: "http", target: { url: mtlsUrl, ca }, access: ["agents"] },
         { name: "strict", type: "http", target: { url: up }, credentials: { headers: { "X-Api-Key": API_KEY }, query: { tenant: "t-1" } }, access: ["agents"], binary_responses: "refuse" },
         {
           name: "oauth", type: "http", target: { url: `http://127.0.0.1:${(oauthUpstream.address() as { port: number }).port}` },
@@ -321,6 +335,10 @@ describe("HTTP targets", () => {
     assert.equal(body.contact, "[REDACTED:email]");
     const bad = await call("/c/untrusted/anything");
     assert.equal(bad.res.status, 502);
+    const mutual = await call("/c/mtls/whoami");
+    assert.equal(mutual.res.status, 200);
+    assert.deepEqual(JSON.parse(mutual.text), { client: "portcullis-gateway" }, "the gateway presented its client certificate");
+    assert.equal((await call("/c/mtls-nocert/whoami")).res.status, 502, "without it the target refuses the gateway");
   });
 
   it("fetches an OAuth2 client-credentials token once, uses it, and never shows it to the agent", async () => {
