@@ -283,6 +283,35 @@ describe("HTTP targets", () => {
     assert.equal((await call("/c/billing/v1/customers/1", { method: "GET" })).res.status, 200);
   });
 
+  it("judges the path the target will act on: dot segments and percent-encoding cannot slip past a rule", async () => {
+    const token = await gw.token("agent-1", ["agents"]);
+    // fetch() would normalise these itself; an attacker's client does not.
+    const raw = (method: string, path: string, headers: Record<string, string> = {}) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const r = httpRequest({ host: "127.0.0.1", port: gw.httpPort, method, path, headers: { authorization: `Bearer ${token}`, ...headers } }, (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => { body += c.toString(); });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      r.on("error", reject);
+      r.end();
+    });
+    const before = seen.length;
+    for (const path of ["/c/billing/x/../v1/customers/1", "/c/billing/x/%2e%2e/v1/customers/1", "/c/billing/v1/./customers/1"]) {
+      const r = await raw("DELETE", path);
+      assert.equal(r.status, 403, path);
+      assert.equal((JSON.parse(r.body) as { rule: string }).rule, "no-deletes", path);
+    }
+    const encoded = await raw("POST", "/c/billing/v1/%72efunds/9", { prefer: "respond-async" });
+    assert.equal(encoded.status, 428, "an encoded letter does not hide /v1/refunds/** from its approval rule");
+    for (const path of ["/c/billing/v1%2fcustomers", "/c/billing/v1/customers%5c..%5cadmin", "/c/billing/v1/%00", "/c/billing/v1/%zz"]) {
+      assert.equal((await raw("GET", path)).status, 400, path);
+    }
+    assert.equal(seen.length, before, "none of these reached the target");
+    // A path that looks like another host stays a path on the connection's target.
+    assert.equal((await raw("GET", "/c/billing//evil.example/v1/x")).status, 200);
+    assert.equal(seen.at(-1)!.path, "//evil.example/v1/x");
+  });
+
   it("refuses bad tokens and connections the identity may not use", async () => {
     assert.equal((await fetch(`${base()}/c/billing/v1/customers`)).status, 401);
     assert.equal((await fetch(`${base()}/c/billing/v1/customers`, { headers: { authorization: "Bearer forged.token.x" } })).status, 401);

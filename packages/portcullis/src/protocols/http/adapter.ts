@@ -26,6 +26,7 @@ import { CredentialInjector } from "./credentials.js";
 import { requestHeadersForTarget, responseHeadersForAgent, runHintsOf } from "./headers.js";
 import { type HttpMasking, httpMasking } from "./masking.js";
 import { lineStream, sseStream } from "./streams.js";
+import { type TargetPath, targetPath } from "./target-path.js";
 import { MCP_ERRORS, type McpRequest, parseMcp, rpcErrorBody } from "./mcp.js";
 
 /** Status and error word for each gateway error code. */
@@ -73,7 +74,7 @@ export class HttpTargets {
       scope.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
       const handler = (req: FastifyRequest<{ Params: { connection: string; "*"?: string } }>, reply: FastifyReply) => {
         reply.hijack();
-        void this.handle(req.params.connection, `/${req.params["*"] ?? ""}`, req.raw, reply.raw);
+        void this.handle(req.params.connection, req.raw, reply.raw);
       };
       scope.all("/c/:connection", handler);
       scope.all("/c/:connection/*", handler);
@@ -85,7 +86,7 @@ export class HttpTargets {
     this.agents.clear();
   }
 
-  private async handle(name: string, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle(name: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     let session: Session | undefined;
     const clientAddress = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? 0}`;
     const abort = new AbortController();
@@ -115,7 +116,7 @@ export class HttpTargets {
         },
       });
       this.ctx.detections.sessionOpened(session, req.socket.remoteAddress ?? "?");
-      await this.proxy(session, connection, path, req, res, abort.signal);
+      await this.proxy(session, connection, this.pathOf(req, connection), req, res, abort.signal);
       endReason = abort.signal.aborted ? endReason : "completed";
     } catch (err) {
       if (err instanceof RpcAnswer) send(res, 200, {}, err.text);
@@ -135,6 +136,15 @@ export class HttpTargets {
     }
   }
 
+  /** The canonical target path; a path the rules could not judge reliably is the agent's error (400). */
+  private pathOf(req: IncomingMessage, connection: HttpConnection): TargetPath {
+    try {
+      return targetPath(req.url ?? "", connection.name);
+    } catch (err) {
+      throw new Answer(400, { error: "bad_request", message: (err as Error).message });
+    }
+  }
+
   private async authenticate(req: IncomingMessage): Promise<Principal> {
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "");
     if (!m) throw new Answer(401, { error: "unauthorized", message: "a bearer token is required" });
@@ -149,10 +159,11 @@ export class HttpTargets {
     return authorizeConnection(this.ctx.config(), principal, name, "http") as HttpConnection;
   }
 
-  private async proxy(session: Session, connection: HttpConnection, path: string, req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
+  private async proxy(session: Session, connection: HttpConnection, target: TargetPath, req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
+    const path = target.judged;
     const body = await readBody(req, connection.max_request_body);
     const method = (req.method ?? "GET").toUpperCase();
-    const query = req.url?.includes("?") ? req.url.slice(req.url.indexOf("?")) : "";
+    const query = target.forward.includes("?") ? target.forward.slice(target.forward.indexOf("?")) : "";
     const opHeaders: Record<string, string | undefined> = {};
     for (const [k, v] of Object.entries(req.headers)) if (k !== "authorization") opHeaders[k] = Array.isArray(v) ? v.join(", ") : v;
     const mcp = connection.mcp && method === "POST" ? parseMcp(body) : undefined;
@@ -185,7 +196,7 @@ export class HttpTargets {
     }
     if (durable) await durable.catch(() => { throw new PortcullisError("E_AUDIT_UNAVAILABLE", "audit log unavailable; request refused (fail closed)"); });
 
-    const url = new URL(connection.target.url.replace(/\/+$/, "") + path + query);
+    const url = new URL(connection.target.url.replace(/\/+$/, "") + target.forward);
     const headers = requestHeadersForTarget(req.headers);
     headers["x-forwarded-for"] = req.socket.remoteAddress ?? "";
     headers["x-forwarded-proto"] = "encrypted" in req.socket ? "https" : "http";
