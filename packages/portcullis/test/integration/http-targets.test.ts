@@ -170,7 +170,8 @@ describe("HTTP targets", () => {
   });
 
   it("injects the connection's key, strips the agent's token, and masks JSON by key and by detector", async () => {
-    const r = await call("/c/billing/v1/customers?limit=2", { headers: { "x-portcullis-run-run-id": "run-9" } });
+    // The agent tries to bring its own key: the connection's credentials win.
+    const r = await call("/c/billing/v1/customers?limit=2", { headers: { "x-portcullis-run-run-id": "run-9", "x-api-key": "attacker-chosen-key" } });
     assert.equal(r.res.status, 200);
     const body = JSON.parse(r.text) as { customers: { email: string; ssn: string; name: string }[] };
     assert.equal(body.customers[0]!.name, "Ada");

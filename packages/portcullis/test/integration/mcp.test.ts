@@ -75,6 +75,24 @@ describe("MCP through the gateway", () => {
     await client.close();
   });
 
+  it("does not let a denied tool ride in a batch with an allowed one", async () => {
+    const token = await gw.token("agent-1", ["agents"]);
+    const batch = [
+      { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "lookup_customer", arguments: { id: 1 } } },
+      { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "delete_customer", arguments: { id: 1 } } },
+    ];
+    const before = called.length;
+    const res = await fetch(`http://127.0.0.1:${gw.httpPort}/c/crm/mcp`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify(batch),
+    });
+    assert.equal(res.status, 200);
+    const answers = (await res.json()) as { id: number; error?: { message: string } }[];
+    assert.deepEqual(answers.map((a) => [a.id, a.error?.message]), [[1, "portcullis: denied by rule no-deletes"], [2, "portcullis: denied by rule no-deletes"]]);
+    assert.equal(called.length, before, "neither call reached the server");
+  });
+
   it("answers a denied tool with a JSON-RPC error, without calling it", async () => {
     const client = await connect();
     await assert.rejects(client.callTool({ name: "delete_customer", arguments: { id: 7 } }), /portcullis: denied by rule no-deletes/);
