@@ -182,11 +182,12 @@ export interface TokenHandlers {
   scalar(raw: string, masked: string | undefined): string | undefined;
 }
 
-const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+/** A JSON number token (sticky: set lastIndex). Shared with the streaming masker. */
+export const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
 
 /** The index of the first non-whitespace character at or after i. */
-function skipWs(text: string, i: number): number {
+export function skipWs(text: string, i: number): number {
   for (;;) {
     const c = text.charCodeAt(i);
     if (c === 32 || c === 10 || c === 13 || c === 9) i++;
@@ -200,8 +201,8 @@ function stringEnd(text: string, i: number): number {
   return STRING.test(text) ? STRING.lastIndex : -1;
 }
 
-/** A string token's value. */
-function decode(token: string): string {
+/** A string token's value (throws on a bad escape). */
+export function decode(token: string): string {
   return token.indexOf("\\") < 0 ? token.slice(1, -1) : (JSON.parse(token) as string);
 }
 

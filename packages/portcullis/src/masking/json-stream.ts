@@ -8,11 +8,10 @@
  * the response rather than pass the rest unmasked.
  */
 import { PortcullisError } from "../errors.js";
-import type { TokenHandlers } from "./json-masker.js";
+import { NUMBER, type TokenHandlers, decode as decodeToken, skipWs } from "./json-masker.js";
 
 type Expect = "value" | "value-or-close" | "key" | "key-or-close" | "colon" | "after";
 
-const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 const LITERALS = ["true", "false", "null"] as const;
 
 const invalid = (why: string) => new PortcullisError("E_PROTOCOL", `response is not valid JSON (${why}); it was cut off rather than passed unmasked`);
@@ -177,14 +176,6 @@ function isNumberChar(c: number): boolean {
   return (c >= 48 && c <= 57) || c === 46 || c === 101 || c === 69 || c === 43 || c === 45;
 }
 
-function skipWs(text: string, i: number): number {
-  for (;;) {
-    const c = text.charCodeAt(i);
-    if (c === 32 || c === 10 || c === 13 || c === 9) i++;
-    else return i;
-  }
-}
-
 /** The end of the string token at i (exclusive); -1 when it has not all arrived. Throws on a control character. */
 function stringEnd(text: string, i: number): number {
   const n = text.length;
@@ -203,9 +194,8 @@ function stringEnd(text: string, i: number): number {
 }
 
 function decode(token: string): string {
-  if (token.indexOf("\\") < 0) return token.slice(1, -1);
   try {
-    return JSON.parse(token) as string;
+    return decodeToken(token);
   } catch {
     throw invalid("bad escape in a string");
   }
