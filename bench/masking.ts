@@ -51,7 +51,7 @@ import {
   type BaseRoundResult, type BaseScenarioResult, type BaseTargetResult, type Protocol, durationS, envClients, envGatewayLogLevel, envInt, envList, envProtocols, log, logCodeState, loadavgRounded, machine, machineLine,
   onCleanup, runBench, startPostgres, uncommittedNote, workDir, writeResult,
 } from "./lib/run.js";
-import { concat, fmtMiB, fmtP50P99, fmtRatio, fmtTps, median, ms, summarize, tpsSpread, type LatencySummary } from "./lib/stats.js";
+import { concat, fmtMiB, fmtP50P99, fmtRatio, fmtTps, median, ms, summarize, tpsSpread } from "./lib/stats.js";
 
 // ---- configuration ----
 

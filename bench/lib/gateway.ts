@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "../../packages/portcullis/src/config/load.js";
 import { DevIssuer } from "../../packages/portcullis/src/identity/dev-issuer.js";
-import { type Gateway, startGateway } from "../../packages/portcullis/src/server.js";
+import { type Gateway, type GatewayOptions, startGateway } from "../../packages/portcullis/src/server.js";
 import { UPSTREAM_PASSWORD, UPSTREAM_USER, type TestTarget } from "../../packages/portcullis/test/support/gateway.js";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -78,6 +78,22 @@ export async function startBenchGateway(opts: BenchGatewayOptions): Promise<Benc
     ...(opts.masking ? { masking: opts.masking } : {}),
     ...(opts.recording !== undefined ? { recording: { enabled: opts.recording } } : {}),
   };
+  const core = await launchBenchGateway(raw, dataDir, logLevel, {
+    ...(opts.withoutStages ? { withoutStagesForBenchmark: true } : {}),
+    ...(opts.withoutAudit ? { withoutAuditForBenchmark: true } : {}),
+  });
+  // Object.assign keeps the core's counter getters live.
+  return Object.assign(core, { host: core.gw.addresses.postgres!.host, port: core.gw.addresses.postgres!.port });
+}
+
+/** What every benchmark gateway offers, whatever it fronts. */
+export type BenchGatewayCore = Omit<BenchGateway, "host" | "port">;
+
+/**
+ * Starts a gateway from a raw config in `dataDir`, logging to a file with synchronous writes (as the
+ * default stderr destination does) and counting warnings; `stop()` removes `dataDir`.
+ */
+export async function launchBenchGateway(raw: Record<string, unknown>, dataDir: string, logLevel: LogLevel, options: GatewayOptions = {}): Promise<BenchGatewayCore> {
   const logFile = join(dataDir, "gateway.log");
   const fd = openSync(logFile, "a", 0o600);
   const state = { warnings: 0, logLines: 0, lastWarnings: [] as string[] };
@@ -95,12 +111,7 @@ export async function startBenchGateway(opts: BenchGatewayOptions): Promise<Benc
   };
   let gw: Gateway;
   try {
-    const config = parseConfig(raw, join(dataDir, "portcullis.yaml"));
-    gw = await startGateway(config, {
-      logDestination: destination,
-      ...(opts.withoutStages ? { withoutStagesForBenchmark: true } : {}),
-      ...(opts.withoutAudit ? { withoutAuditForBenchmark: true } : {}),
-    });
+    gw = await startGateway(parseConfig(raw, join(dataDir, "portcullis.yaml")), { ...options, logDestination: destination });
   } catch (err) {
     closeSync(fd);
     rmSync(dataDir, { recursive: true, force: true });
@@ -110,8 +121,6 @@ export async function startBenchGateway(opts: BenchGatewayOptions): Promise<Benc
   let stopped: Promise<void> | undefined;
   return {
     gw,
-    host: gw.addresses.postgres!.host,
-    port: gw.addresses.postgres!.port,
     dataDir,
     logFile,
     logLevel,

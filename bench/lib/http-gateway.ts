@@ -5,13 +5,11 @@
  * and `type: http` connections. Each connection reaches `url` with the given credential headers,
  * `access: [agents]`.
  */
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseConfig } from "../../packages/portcullis/src/config/load.js";
-import { DevIssuer } from "../../packages/portcullis/src/identity/dev-issuer.js";
-import { type Gateway, startGateway } from "../../packages/portcullis/src/server.js";
-import type { LogLevel } from "./gateway.js";
+import type { Gateway } from "../../packages/portcullis/src/server.js";
+import { type LogLevel, launchBenchGateway } from "./gateway.js";
 
 export interface HttpBenchConnection {
   name: string;
@@ -64,59 +62,8 @@ export async function startHttpBenchGateway(opts: HttpBenchGatewayOptions): Prom
     ...(opts.masking ? { masking: opts.masking } : {}),
     ...(opts.recording !== undefined ? { recording: { enabled: opts.recording } } : {}),
   };
-  const logFile = join(dataDir, "gateway.log");
-  const fd = openSync(logFile, "a", 0o600);
-  const state = { warnings: 0, logLines: 0, lastWarnings: [] as string[] };
-  const destination = {
-    write(line: string) {
-      writeSync(fd, line);
-      state.logLines++;
-      // pino levels: 40 warn, 50 error, 60 fatal.
-      if (/"level":[456]0[,}]/.test(line)) {
-        state.warnings++;
-        state.lastWarnings.push(line.trim());
-        if (state.lastWarnings.length > 5) state.lastWarnings.shift();
-      }
-    },
-  };
-  let gw: Gateway;
-  try {
-    const config = parseConfig(raw, join(dataDir, "portcullis.yaml"));
-    gw = await startGateway(config, { logDestination: destination });
-  } catch (err) {
-    closeSync(fd);
-    rmSync(dataDir, { recursive: true, force: true });
-    throw err;
-  }
-  const http = gw.addresses.http!;
-  const issuer = await DevIssuer.open(dataDir);
-  let stopped: Promise<void> | undefined;
-  return {
-    gw,
-    base: `http://${http.host}:${http.port}`,
-    dataDir,
-    logFile,
-    logLevel,
-    rawConfig: raw,
-    get warnings() { return state.warnings; },
-    get lastWarnings() { return [...state.lastWarnings]; },
-    get logLines() { return state.logLines; },
-    resetCounters() {
-      state.warnings = 0;
-      state.logLines = 0;
-      state.lastWarnings = [];
-    },
-    token: (sub, groups, ttlSeconds) => issuer.issue({ sub, groups, ttlSeconds }),
-    stop() {
-      stopped ??= (async () => {
-        try {
-          await gw.stop();
-        } finally {
-          closeSync(fd);
-          rmSync(dataDir, { recursive: true, force: true });
-        }
-      })();
-      return stopped;
-    },
-  };
+  const core = await launchBenchGateway(raw, dataDir, logLevel);
+  const http = core.gw.addresses.http!;
+  // Object.assign keeps the core's counter getters live.
+  return Object.assign(core, { base: `http://${http.host}:${http.port}`, rawConfig: raw });
 }

@@ -4,18 +4,18 @@
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { GatewayContext } from "../core/context.js";
+import { bearerToken } from "../identity/bearer.js";
 import type { Principal } from "../identity/principal.js";
 
 /** The caller, or undefined after a 401 has been sent. */
 export async function authenticate(ctx: GatewayContext, req: FastifyRequest, reply: FastifyReply): Promise<Principal | undefined> {
-  const header = req.headers.authorization ?? "";
-  const m = /^Bearer\s+(\S+)$/i.exec(header);
-  if (!m) {
+  const token = bearerToken(req.headers.authorization);
+  if (!token) {
     await reply.code(401).header("www-authenticate", "Bearer").send({ error: "unauthorized", message: "an admin token is required (Authorization: Bearer ...)" });
     return undefined;
   }
   try {
-    return await ctx.verifier.verify(m[1]!);
+    return await ctx.verifier.verify(token);
   } catch {
     await reply.code(401).header("www-authenticate", 'Bearer error="invalid_token"').send({ error: "unauthorized", message: "invalid token" });
     return undefined;

@@ -12,7 +12,7 @@ import { parseTime } from "./time.js";
 /** --outcome → the end reasons it stands for. */
 const OUTCOMES: Record<string, string[]> = {
   ok: ["client_closed", "upstream_closed"],
-  killed: ["killed"],
+  killed: ["killed", "revoked", "frozen"],
   expired: ["token_expired"],
   error: ["error"],
   abnormal: ["abnormal"],

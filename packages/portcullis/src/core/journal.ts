@@ -12,7 +12,7 @@
 import { PortcullisError } from "../errors.js";
 import { type AuditEntry, AuditChain } from "../audit/chain.js";
 import type { CheckpointSigner } from "../audit/signing.js";
-import type { CheckpointRow, JournalBatch, RecordingChunk, SessionEnd, SessionRecord, Store } from "../store/store.js";
+import type { CheckpointRow, RecordingChunk, SessionEnd, SessionRecord, Store } from "../store/store.js";
 import type { Logger } from "./logger.js";
 
 /** Somewhere a checkpoint is copied outside the store (a file, a webhook). */

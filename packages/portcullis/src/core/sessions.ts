@@ -85,6 +85,11 @@ export interface SessionManagerOptions {
 
 const PREPARE_ONLY: OperationTicket = { op: 0 };
 
+/** How a session the gateway ended is recorded: `revoked: …`, `frozen: …` or `killed: …` (what `--outcome` filters on). */
+export function endReasonFor(code: ErrorCode, reason: string): string {
+  return `${code === "E_REVOKED" ? "revoked" : code === "E_FROZEN" ? "frozen" : "killed"}: ${reason}`;
+}
+
 export class Session {
   readonly id: string;
   readonly record: SessionRecord;
@@ -92,6 +97,11 @@ export class Session {
   readonly stats: SessionStats = { operations: 0, denied: 0, rows: 0, bytes: 0 };
   /** Absent when recording is off. */
   readonly recorder?: SessionRecorder;
+  /**
+   * Named in every decision record (signed claims and, apart, the client's hints), so an export
+   * line says which graph, thread, run and node did what without a join. Fixed at open.
+   */
+  private readonly runContext: { run?: RunContext; run_hints?: RunContext };
   /** The approval an operation of this session is held on, if any. */
   heldApproval?: string;
   /** Budgets charged by this session's results; absent or empty: none apply. */
@@ -119,6 +129,8 @@ export class Session {
       runHints: { ...(input.runHints ?? {}) },
       startedAt: new Date(),
     };
+    const { run, runHints } = this.record;
+    this.runContext = { ...(Object.keys(run).length ? { run } : {}), ...(Object.keys(runHints).length ? { run_hints: runHints } : {}) };
     if (caps) this.recorder = new SessionRecorder(this.id, this.record.startedAt.getTime(), caps, (r) => journal.markDirty(r));
   }
 
@@ -143,11 +155,7 @@ export class Session {
     const refusal = input.action === "deny" ? undefined : this.manager.guard?.check(this, tables ?? []);
     const detail = { op, type, statement: summary, kinds, tables, functions, action: input.action, rule: input.rule, ...(refusal ? { refused: refusal.code } : {}) };
     this.recorder?.record({ e: "op", ...detail });
-    // Each record names the run it belongs to (signed claims and, apart, the client's hints), so
-    // an export line says which graph, thread, run and node did what without a join.
-    const { run, runHints } = this.record;
-    const context = { ...(Object.keys(run).length ? { run } : {}), ...(Object.keys(runHints).length ? { run_hints: runHints } : {}) };
-    const durable = this.journal.append({ type: "decision", session: this.id, at, data: { ...detail, ...context } });
+    const durable = this.journal.append({ type: "decision", session: this.id, at, data: { ...detail, ...this.runContext } });
     if (refusal) return { op, refusal };
     return input.action === "allow" && durable ? { op, durable } : { op };
   }

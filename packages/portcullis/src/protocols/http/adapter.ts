@@ -18,7 +18,8 @@ import { Agent, type Dispatcher } from "undici";
 import type { HttpConnection } from "../../config/schema.js";
 import { authorizeConnection } from "../../core/access.js";
 import type { GatewayContext } from "../../core/context.js";
-import type { Refusal, Session } from "../../core/sessions.js";
+import { type Refusal, type Session, endReasonFor } from "../../core/sessions.js";
+import { bearerToken } from "../../identity/bearer.js";
 import { type ErrorCode, PortcullisError, isPortcullisError } from "../../errors.js";
 import type { Principal } from "../../identity/principal.js";
 import { bodyKind, contentDecoders, decodeContent, readBody } from "./body.js";
@@ -109,7 +110,7 @@ export class HttpTargets {
         clientAddress,
         runHints: runHintsOf(req.headers),
         terminate: (reason, code) => {
-          endReason = `${code === "E_REVOKED" ? "revoked" : code === "E_FROZEN" ? "frozen" : "killed"}: ${reason}`;
+          endReason = endReasonFor(code, reason);
           abort.abort();
           if (!res.headersSent) send(res, ...statusOf(code, "session ended"));
           else res.destroy();
@@ -146,10 +147,10 @@ export class HttpTargets {
   }
 
   private async authenticate(req: IncomingMessage): Promise<Principal> {
-    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "");
-    if (!m) throw new Answer(401, { error: "unauthorized", message: "a bearer token is required" });
+    const token = bearerToken(req.headers.authorization);
+    if (!token) throw new Answer(401, { error: "unauthorized", message: "a bearer token is required" });
     try {
-      return await this.ctx.verifier.verify(m[1]!);
+      return await this.ctx.verifier.verify(token);
     } catch {
       throw new PortcullisError("E_TOKEN_INVALID", "invalid token");
     }

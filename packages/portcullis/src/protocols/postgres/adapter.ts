@@ -8,7 +8,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { TLSSocket } from "node:tls";
 import { authorizeConnection } from "../../core/access.js";
 import type { GatewayContext } from "../../core/context.js";
-import type { Session } from "../../core/sessions.js";
+import { type Session, endReasonFor } from "../../core/sessions.js";
 import type { PostgresConnection } from "../../config/schema.js";
 import { type ErrorCode, PortcullisError, isPortcullisError } from "../../errors.js";
 import { RUN_CONTEXT_KEYS, type Principal, type RunContext } from "../../identity/principal.js";
@@ -272,7 +272,7 @@ class FrontendConnection {
       principal,
       clientAddress: this.clientAddress,
       runHints: runHints(options.gateway),
-      terminate: (reason, code) => this.terminate(sqlstateFor(code), TERMINATION[code] ?? `session terminated: ${reason}`, `${code === "E_REVOKED" ? "revoked" : code === "E_FROZEN" ? "frozen" : "killed"}: ${reason}`),
+      terminate: (reason, code) => this.terminate(sqlstateFor(code), TERMINATION[code] ?? `session terminated: ${reason}`, endReasonFor(code, reason)),
     });
     this.session = session;
     if (this.ended) {

@@ -213,7 +213,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
     switch (frame.type) {
       case MSG.Query: {
         const sql = decodeQuery(frame);
-        const prepared = { infos: deps.cache.classify(sql), summary: deps.cache.normalize(sql), text: sql };
+        const prepared = { ...deps.cache.facts(sql), text: sql };
         const { decision, ticket } = judge(prepared, "execute");
         deps.onOperation?.(ticket.op, false);
         if (ticket.refusal) return refuseFor(ticket.refusal, false);
@@ -223,7 +223,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
       }
       case MSG.Parse: {
         const { name, query } = decodeParse(frame);
-        const prepared = { infos: deps.cache.classify(query), summary: deps.cache.normalize(query), text: query };
+        const prepared = { ...deps.cache.facts(query), text: query };
         const { decision, ticket } = judge(prepared, "prepare");
         // A statement that needs approval may be prepared: it is its Execute that waits.
         if (decision.action === "deny") {
