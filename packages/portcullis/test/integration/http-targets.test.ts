@@ -328,6 +328,9 @@ describe("HTTP targets", () => {
     const { approval_id: id } = JSON.parse(first.text) as { approval_id: string };
     assert.ok(id);
     gw.gw.approvals.decide(id, { sub: "sec-1", groups: ["security"], iss: "dev", exp: 0, run: {} }, "approve");
+    // The approval is for that body: a bigger refund on the same path is judged afresh.
+    const bigger = await call("/c/billing/v1/refunds/77", { method: "POST", body: JSON.stringify({ amount: 99_999 }), headers: { "content-type": "application/json", prefer: "respond-async" } });
+    assert.equal(bigger.res.status, 428);
     const second = await post();
     assert.equal(second.res.status, 200);
     assert.deepEqual(JSON.parse(second.text), { refunded: "77", body: { amount: 120 } });

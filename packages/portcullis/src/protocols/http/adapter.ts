@@ -20,6 +20,7 @@ import { authorizeConnection } from "../../core/access.js";
 import type { GatewayContext } from "../../core/context.js";
 import { type Refusal, type Session, endReasonFor } from "../../core/sessions.js";
 import { bearerToken } from "../../identity/bearer.js";
+import { httpOperationKeys } from "../../approvals/keys.js";
 import { type ErrorCode, PortcullisError, isPortcullisError } from "../../errors.js";
 import type { Principal } from "../../identity/principal.js";
 import { bodyKind, contentDecoders, decodeContent, readBody } from "./body.js";
@@ -321,15 +322,13 @@ export class HttpTargets {
 
   /** approve: a grant the agent holds lets it run; otherwise defer (428, with Prefer: respond-async) or hold. */
   private async approve(session: Session, connection: HttpConnection, rule: string, method: string, target: string, body: Buffer, req: IncomingMessage): Promise<{ durable?: Promise<void> }> {
-    const once = createHash("sha256").update(`http\0${method}\0${target}\0`).update(body).digest("hex");
-    const shape = createHash("sha256").update(`http\0${method}\0${target.split("?")[0]}`).digest("hex");
     const defer = /\brespond-async\b/i.test(first(req.headers.prefer) ?? "");
     const outcome = this.ctx.approvals.evaluate({
       session,
       connection: connection.name,
       rule,
       operation: { type: "http", text: `${method} ${target}${body.length && bodyKind(req.headers["content-type"]) !== "binary" ? `\n\n${clip(body.toString("utf8"), 64 * 1024)}` : ""}` },
-      keys: { onceKey: `http:${once}`, windowKey: `http-shape:${shape}` },
+      keys: httpOperationKeys(method, target, body),
       mode: defer ? "defer" : "hold",
     });
     if (outcome.kind === "run") return outcome.durable ? { durable: outcome.durable } : {};
