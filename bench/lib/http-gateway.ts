@@ -8,8 +8,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Gateway } from "../../packages/portcullis/src/server.js";
-import { type LogLevel, launchBenchGateway } from "./gateway.js";
+import { type BenchGatewayCore, type LogLevel, launchBenchGateway } from "./gateway.js";
 
 export interface HttpBenchConnection {
   name: string;
@@ -28,23 +27,12 @@ export interface HttpBenchGatewayOptions {
   recording?: boolean;
 }
 
-export interface HttpBenchGateway {
-  gw: Gateway;
+export type HttpBenchGateway = BenchGatewayCore & {
   /** http://host:port of the gateway's HTTP listener. */
   base: string;
-  dataDir: string;
-  logFile: string;
-  logLevel: LogLevel;
   /** The config as given to parseConfig (for the record). */
   rawConfig: Record<string, unknown>;
-  /** Log lines at warn or above since the last resetCounters(), and the last few of them. */
-  warnings: number;
-  lastWarnings: string[];
-  logLines: number;
-  resetCounters(): void;
-  token(sub: string, groups: string[], ttlSeconds: number): Promise<string>;
-  stop(): Promise<void>;
-}
+};
 
 export async function startHttpBenchGateway(opts: HttpBenchGatewayOptions): Promise<HttpBenchGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), "portcullis-bench-http-gw-"));

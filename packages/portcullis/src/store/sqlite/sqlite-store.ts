@@ -53,41 +53,12 @@ interface CheckpointDbRow {
   signature: string;
 }
 
-interface DbApproval {
-  id: string;
-  state: ApprovalState;
-  created_at: number;
-  expires_at: number;
-  body: string;
-}
 
-interface DbGrant {
-  id: string;
-  approval: string;
-  sub: string;
-  iss: string;
-  connection: string;
-  kind: "once" | "window";
-  key: string;
-  uses_left: number | null;
-  expires_at: number;
-}
 
-interface DbRevocation {
-  id: string;
-  kind: RevocationRow["kind"];
-  value: string;
-  reason: string;
-  created_by: string;
-  created_at: number;
-  expires_at: number | null;
-  lifted_at: number | null;
-  lifted_by: string | null;
-}
 
-function fromDbApproval(r: DbApproval | undefined): ApprovalRow | undefined {
-  return r ? { id: r.id, state: r.state, createdAt: r.created_at, expiresAt: r.expires_at, body: r.body } : undefined;
-}
+
+/** Approval columns under the row's own names. */
+const APPROVAL_COLUMNS = "SELECT id, state, created_at AS createdAt, expires_at AS expiresAt, body FROM approvals";
 
 /** SQLite's largest page count: "no limit". */
 const UNLIMITED_PAGES = 4294967294;
@@ -300,15 +271,15 @@ export class SqliteStore implements Store {
   }
 
   getApproval(id: string): ApprovalRow | undefined {
-    return fromDbApproval(guard("read approval", () => this.db.prepare<[string], DbApproval>("SELECT * FROM approvals WHERE id = ?").get(id)));
+    return guard("read approval", () => this.db.prepare<[string], ApprovalRow>(`${APPROVAL_COLUMNS} WHERE id = ?`).get(id));
   }
 
   listApprovals(filter: { state?: ApprovalState; limit?: number } = {}): ApprovalRow[] {
     const limit = normaliseLimit(filter.limit);
     const rows = guard("list approvals", () => (filter.state
-      ? this.db.prepare<[string, number], DbApproval>("SELECT * FROM approvals WHERE state = ? ORDER BY created_at DESC, rowid DESC LIMIT ?").all(filter.state, limit)
-      : this.db.prepare<[number], DbApproval>("SELECT * FROM approvals ORDER BY created_at DESC, rowid DESC LIMIT ?").all(limit)));
-    return rows.map((r) => fromDbApproval(r)!);
+      ? this.db.prepare<[string, number], ApprovalRow>(`${APPROVAL_COLUMNS} WHERE state = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`).all(filter.state, limit)
+      : this.db.prepare<[number], ApprovalRow>(`${APPROVAL_COLUMNS} ORDER BY created_at DESC, rowid DESC LIMIT ?`).all(limit)));
+    return rows;
   }
 
   createGrant(g: GrantRow): void {
@@ -319,15 +290,15 @@ export class SqliteStore implements Store {
 
   useGrant(q: { sub: string; iss: string; connection: string; onceKey: string; windowKey: string; now: number }): GrantRow | undefined {
     return guard("use grant", () => this.db.transaction(() => {
-      const row = this.db.prepare<[Params], DbGrant>(`
-        SELECT * FROM grants
+      const row = this.db.prepare<[Params], GrantRow>(`
+        SELECT id, approval, sub, iss, connection, kind, key, uses_left AS usesLeft, expires_at AS expiresAt FROM grants
         WHERE sub = @sub AND iss = @iss AND connection = @connection AND expires_at > @now
           AND ((kind = 'once' AND key = @once AND uses_left > 0) OR (kind = 'window' AND key = @window))
         ORDER BY kind = 'once' DESC, expires_at LIMIT 1`).get({ sub: q.sub, iss: q.iss, connection: q.connection, now: q.now, once: q.onceKey, window: q.windowKey });
       if (!row) return undefined;
       // Spent inside the same transaction: two sessions retrying at once cannot both use it.
       if (row.kind === "once") this.db.prepare("UPDATE grants SET uses_left = uses_left - 1 WHERE id = ?").run(row.id);
-      return { id: row.id, approval: row.approval, sub: row.sub, iss: row.iss, connection: row.connection, kind: row.kind, key: row.key, usesLeft: row.uses_left, expiresAt: row.expires_at };
+      return row;
     }).immediate());
   }
 
@@ -339,12 +310,11 @@ export class SqliteStore implements Store {
   }
 
   listRevocations(includeLifted = false): RevocationRow[] {
-    const rows = guard("list revocations", () => this.db.prepare<[], DbRevocation>(
-      `SELECT * FROM revocations ${includeLifted ? "" : "WHERE lifted_at IS NULL"} ORDER BY created_at DESC`).all());
-    return rows.map((r) => ({
-      id: r.id, kind: r.kind, value: r.value, reason: r.reason, createdBy: r.created_by, createdAt: r.created_at,
-      expiresAt: r.expires_at, liftedAt: r.lifted_at, liftedBy: r.lifted_by,
-    }));
+    // Columns aliased to the row's own names: nothing to map.
+    return guard("list revocations", () => this.db.prepare<[], RevocationRow>(`
+      SELECT id, kind, value, reason, created_by AS createdBy, created_at AS createdAt, expires_at AS expiresAt,
+             lifted_at AS liftedAt, lifted_by AS liftedBy
+      FROM revocations ${includeLifted ? "" : "WHERE lifted_at IS NULL"} ORDER BY created_at DESC`).all());
   }
 
   saveFreeze(f: FreezeRow): void {
