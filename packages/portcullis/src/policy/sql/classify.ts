@@ -41,10 +41,14 @@ export interface StatementInfo {
   executes?: string;
   /** EXPLAIN EXECUTE name: the prepared statement's tables, as explain actions. */
   explainsExecute?: string;
-  /** DECLARE name CURSOR FOR ...: a portal the session may later Execute. */
-  declares?: { name: string; info: StatementInfo };
+  /** DECLARE name CURSOR FOR ...: a portal the session may later Execute; WITH HOLD outlives its transaction. */
+  declares?: { name: string; info: StatementInfo; holdable: boolean };
   /** DEALLOCATE name, or "*" for DEALLOCATE ALL. */
   deallocates?: string;
+  /** CLOSE name, or "*" for CLOSE ALL. */
+  closes?: string;
+  /** DISCARD ALL: every prepared statement and portal of the session is gone. */
+  discardsAll?: boolean;
   /** Changes (or may change) a setting that alters how SQL text is read: always refused (lexer-settings.ts). */
   changesLexing?: boolean;
   /** A change of the session's search_path: the new list, back to the session's start, or not knowable. */
@@ -348,7 +352,8 @@ class Collector {
         return;
       case "DeclareCursorStmt":
         this.walk(n.query);
-        if (typeof n.portalname === "string") this.info.declares = { name: n.portalname, info: classifyTree(n.query, this.text) };
+        // CURSOR_OPT_HOLD (0x20): WITH HOLD.
+        if (typeof n.portalname === "string") this.info.declares = { name: n.portalname, info: classifyTree(n.query, this.text), holdable: (Number(n.options) & 0x20) !== 0 };
         return;
       case "CreateTableAsStmt":
         this.addKind("ddl");
@@ -396,6 +401,12 @@ class Collector {
         this.addKind("utility");
         this.addAction({ kind: "utility" });
         this.info.setsSearchPath = "reset";
+        if (n.target === "DISCARD_ALL") this.info.discardsAll = true;
+        return;
+      case "ClosePortalStmt":
+        this.addKind("utility");
+        this.addAction({ kind: "utility" });
+        this.info.closes = typeof n.portalname === "string" ? n.portalname : "*";
         return;
       case "DropStmt": {
         this.addKind("ddl");
