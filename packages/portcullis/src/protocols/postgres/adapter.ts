@@ -20,7 +20,8 @@ import { type MessageStage, Pump } from "./relay.js";
 import { lexerSettingSafe } from "../../policy/sql/lexer-settings.js";
 import { parseSearchPath } from "../../policy/sql/search-path.js";
 import { MaskingRegistry } from "./masking-registry.js";
-import { maskingStage } from "./masking-stage.js";
+import { type Plan as MaskPlan, maskingStage } from "./masking-stage.js";
+import { SessionState, stateTracker } from "./session-objects.js";
 import { CLIENT_CANCEL, policyStage } from "./policy-stage.js";
 import type { ApprovalMode } from "../../core/approval-gate.js";
 import { recordingStage } from "./recording-stage.js";
@@ -56,8 +57,10 @@ function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFact
   return (session, connection, upstream, agent) => {
     // Nearest the agent: it records what the agent receives (masked, refusals rewritten).
     const recording = session.recorder ? recordingStage(session) : undefined;
+    const state = new SessionState<MaskPlan>((sql) => ctx.sqlCache.classify(sql));
     const stages: MessageStage[] = [policyStage({
       session,
+      state,
       connection: connection.name,
       policy: ctx.policy,
       cache: ctx.sqlCache,
@@ -77,7 +80,9 @@ function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFact
     }));
     if (recording) stages.unshift(recording);
     const m = masking.get(ctx.config(), connection);
-    if (!m.planner.inert) stages.push(maskingStage({ planner: m.planner, ...(m.text ? { text: m.text } : {}), key: ctx.maskingKey }));
+    if (!m.planner.inert) stages.push(maskingStage({ planner: m.planner, state, ...(m.text ? { text: m.text } : {}), key: ctx.maskingKey }));
+    // Nearest the target: it sees what is really forwarded and the target's answers before any rewrite.
+    stages.push(stateTracker(state));
     return stages;
   };
 }

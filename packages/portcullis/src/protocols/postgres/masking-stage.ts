@@ -15,7 +15,7 @@ import { type CopyFormat, DEFAULT_CSV, DEFAULT_TEXT, joinCopyLine, splitCopyLine
 import type { Frame } from "./framer.js";
 import { MSG, decodeBind, decodeErrorFields, decodeExecute, decodeParse, decodeQuery, decodeTarget, encode } from "./messages.js";
 import type { MessageStage, Verdict } from "./relay.js";
-import { SessionObjects, TRACKED_CLIENT_TYPES } from "./session-objects.js";
+import type { SessionState } from "./session-objects.js";
 import type { ColumnAction, ResultPlanner } from "./result-plan.js";
 import { type FieldDescription, bindResultFormats, copyOutFormat, dataRowValues, decodeRowDescription, encodeDataRow, formatOf } from "./rows.js";
 
@@ -26,6 +26,8 @@ export interface TextMask {
 
 export interface MaskingStageDeps {
   planner: ResultPlanner;
+  /** The session's statements and portals as the target confirmed them (shared with policy). */
+  state: SessionState<Plan>;
   /** Detectors configured for this connection (none: undefined). */
   text?: TextMask;
   /** Per-deployment key of the `hash` strategy. */
@@ -44,12 +46,16 @@ const DDL_WORDS = /\b(create|alter|drop|comment)\b/i;
 const TEXT_TYPES = new Set([25, 1043, 1042, 19, 18, 705, 142]);
 const JSON_TYPES = new Set([114, 3802]);
 
-interface Plan {
+export interface Plan {
   actions: ColumnAction[];
   types: number[];
   formats: number[];
 }
 
+/**
+ * A result the target will send, queued in protocol order. Names are resolved when the answer
+ * arrives, by the target's confirmations alone: that is the state the target ran the message in.
+ */
 interface Source {
   kind: "query" | "describe" | "execute";
   text?: string;
@@ -59,16 +65,9 @@ interface Source {
   segment: number;
 }
 
-interface PortalState {
-  statement: string;
-  formats: number[];
-  plan?: Plan;
-}
-
 export function maskingStage(deps: MaskingStageDeps): MessageStage {
   const { planner, text } = deps;
-  const objects = new SessionObjects<{ text: string; plan?: Plan }, PortalState>();
-  const { statements, portals } = objects;
+  const { state } = deps;
   const sources: Source[] = [];
   let current: Plan | undefined;
   let copy: { format: CopyFormat; actions?: ColumnAction[] | "all" } | undefined;
@@ -76,23 +75,22 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
 
   const maskText = (s: string): string | undefined => text?.mask(s);
 
+  /** The text whose columns a portal's rows have: a cursor's DECLARE, or the bound statement's text. */
+  const portalText = (name: string): string | undefined => {
+    const p = state.confirmedPortal(name);
+    return p?.cursor ? p.text : p?.statement?.text;
+  };
+
   /**
-   * Query text of each cursor DECLAREd and statement PREPAREd by SQL in this session: a FETCH or an
-   * EXECUTE returns that query's columns.
+   * FETCH and MOVE return the columns of the cursor's query; EXECUTE those of the prepared
+   * statement, as the target holds them now. A name the gateway does not know gives no text: the
+   * result's computed columns are then masked (fail closed).
    */
-  const cursors = new Map<string, string>();
-  const prepared = new Map<string, string>();
-  const cursorAware = (statement: string): string => {
-    if (!/^\s*(declare|fetch|move|prepare|execute|deallocate)\b/i.test(statement)) return statement;
+  const resultText = (statement: string): string | undefined => {
+    if (!/^\s*(fetch|move|execute)\b/i.test(statement) && !/^\s*(--|\/\*)/.test(statement)) return statement;
     const tree = parseStatementTrees(statement)[0] as Record<string, { portalname?: string; name?: string }> | undefined;
-    if (tree?.DeclareCursorStmt?.portalname) cursors.set(tree.DeclareCursorStmt.portalname, statement);
-    if (tree?.PrepareStmt?.name) prepared.set(tree.PrepareStmt.name, statement);
-    if (tree?.DeallocateStmt) {
-      if (tree.DeallocateStmt.name) prepared.delete(tree.DeallocateStmt.name);
-      else prepared.clear();
-    }
-    if (tree?.FetchStmt?.portalname !== undefined) return cursors.get(tree.FetchStmt.portalname) ?? statement;
-    if (tree?.ExecuteStmt?.name !== undefined) return prepared.get(tree.ExecuteStmt.name) ?? statement;
+    if (tree?.FetchStmt) return portalText(tree.FetchStmt.portalname ?? "");
+    if (tree?.ExecuteStmt) return state.confirmedStatement(tree.ExecuteStmt.name ?? "")?.text;
     return statement;
   };
 
@@ -166,16 +164,17 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
 
   const planFor = (source: Source | undefined, fields: FieldDescription[]): Promise<Plan> | Plan => {
     const types = fields.map((f) => f.typeOid);
-    const formats = source?.kind === "execute" || source?.portal !== undefined
-      ? portals.get(source.portal ?? "")?.formats ?? fields.map((f) => f.format)
-      : fields.map((f) => f.format);
-    const textOf = source?.text ?? (source?.statement !== undefined ? statements.get(source.statement)?.text : source?.portal !== undefined ? statements.get(portals.get(source.portal)?.statement ?? "")?.text : undefined);
+    const portalName = source?.kind === "execute" ? source.portal ?? "" : source?.portal;
+    const portal = portalName !== undefined ? state.confirmedPortal(portalName) : undefined;
+    const formats = portal && !portal.cursor ? portal.formats : fields.map((f) => f.format);
+    const textOf = source?.kind === "query" ? (source.text !== undefined ? resultText(source.text) : undefined)
+      : source?.statement !== undefined ? state.confirmedStatement(source.statement)?.text
+      : portalName !== undefined ? portalText(portalName) : undefined;
     return planner.plan(textOf, fields).then((actions) => ({ actions, types, formats }));
   };
 
   const fromClient = (frame: Frame): undefined => {
     follow(frame);
-    objects.afterClient(frame);
     return undefined;
   };
 
@@ -186,29 +185,23 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
         const sql = decodeQuery(frame);
         if (DDL_WORDS.test(sql)) planner.invalidate();
         const parts = splitStatements(sql);
-        if (!parts || parts.length === 0) sources.push({ kind: "query", segment: objects.sent });
-        else for (const p of parts) sources.push({ kind: "query", text: cursorAware(p), segment: objects.sent });
+        if (!parts || parts.length === 0) sources.push({ kind: "query", segment: state.sent });
+        else for (const p of parts) sources.push({ kind: "query", text: p, segment: state.sent });
         return undefined;
       }
       case MSG.Parse: {
-        const { name, query } = decodeParse(frame);
+        const { query } = decodeParse(frame);
         if (DDL_WORDS.test(query)) planner.invalidate();
-        statements.set(name, { text: query });
-        return undefined;
-      }
-      case MSG.Bind: {
-        const { portal, statement } = decodeBind(frame);
-        portals.set(portal, { statement, formats: bindResultFormats(frame) });
         return undefined;
       }
       case MSG.Describe: {
         const { kind, name } = decodeTarget(frame);
-        sources.push(kind === "S" ? { kind: "describe", statement: name, segment: objects.sent } : { kind: "describe", portal: name, segment: objects.sent });
+        sources.push(kind === "S" ? { kind: "describe", statement: name, segment: state.sent } : { kind: "describe", portal: name, segment: state.sent });
         return undefined;
       }
       case MSG.Execute: {
         const { portal } = decodeExecute(frame);
-        sources.push({ kind: "execute", portal, segment: objects.sent });
+        sources.push({ kind: "execute", portal, segment: state.sent });
         return undefined;
       }
       default:
@@ -225,8 +218,8 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
         const settle = (p: Plan): undefined => {
           if (head?.kind === "describe") {
             sources.shift();
-            if (head.statement !== undefined) { const s = statements.get(head.statement); if (s) s.plan = p; }
-            if (head.portal !== undefined) { const pt = portals.get(head.portal); if (pt) pt.plan = p; }
+            const described = head.statement !== undefined ? state.confirmedStatement(head.statement) : state.confirmedPortal(head.portal ?? "");
+            if (described) described.memo = p;
           } else current = p;
           refuseUnmaskable(p);
           return undefined;
@@ -238,9 +231,9 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
         return undefined;
       case T.DataRow: {
         if (!current && sources[0]?.kind === "execute") {
-          const pt = portals.get(sources[0].portal ?? "");
-          const plan = pt?.plan ?? statements.get(pt?.statement ?? "")?.plan;
-          if (plan) current = { ...plan, formats: pt?.formats ?? plan.formats };
+          const pt = state.confirmedPortal(sources[0].portal ?? "");
+          const plan = pt?.memo ?? pt?.statement?.memo;
+          if (plan) current = { ...plan, formats: pt && !pt.cursor ? pt.formats : plan.formats };
         }
         if (!current) return fatal("portcullis: cannot mask a result whose columns were never described");
         return maskRow(frame, current);
@@ -255,7 +248,7 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
       case MSG.ErrorResponse: {
         // The error answers the segment being processed now; a later segment's sources stay queued.
         const head = sources[0];
-        if (head && head.segment === objects.done) sources.shift();
+        if (head && head.segment === state.done) sources.shift();
         current = undefined;
         copy = undefined;
         return maskFields(frame);
@@ -317,9 +310,8 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
         // A fast-path call's result has no columns to place (policy denies these calls by default).
         return fatal("portcullis: the result of a fast-path function call cannot be masked");
       case MSG.ReadyForQuery:
-        objects.readyForQuery();
-        // Sources of a finished segment that got no answer were skipped after an error.
-        while (sources.length > 0 && sources[0]!.segment < objects.done) sources.shift();
+        // state.done already counts this ReadyForQuery (the tracker sees the target's answers first). Sources of a finished segment that got no answer were skipped after an error.
+        while (sources.length > 0 && sources[0]!.segment < state.done) sources.shift();
         current = undefined;
         copy = undefined;
         return undefined;
@@ -330,7 +322,7 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
 
   return {
     fromClient,
-    clientTypes: [MSG.Parse, MSG.Bind, MSG.Describe, MSG.Execute, ...TRACKED_CLIENT_TYPES],
+    clientTypes: [MSG.Query, MSG.Parse, MSG.Describe, MSG.Execute],
     fromServer,
     serverTypes: [
       T.RowDescription, T.DataRow, T.CommandComplete, T.EmptyQuery, T.PortalSuspended, T.NoData, MSG.ErrorResponse,

@@ -20,10 +20,12 @@ import { type SearchPath, nextSearchPath } from "../../policy/sql/search-path.js
 import type { Frame } from "./framer.js";
 import { MSG, decodeBind, decodeExecute, decodeParse, decodeQuery, encode, pgError } from "./messages.js";
 import type { MessageStage, Verdict } from "./relay.js";
-import { SessionObjects, TRACKED_CLIENT_TYPES } from "./session-objects.js";
+import type { PreparedStatement, Portal, Resolution, SessionState } from "./session-objects.js";
 
 export interface PolicyStageDeps {
   session: Session;
+  /** The session's statements and portals as the target confirmed them (shared with masking). */
+  state: SessionState;
   connection: string;
   /** The policy in force now (it changes on reload). */
   policy: () => PolicyEngine;
@@ -77,27 +79,67 @@ const AUDIT_UNAVAILABLE = { sqlstate: "PX005", message: "portcullis: audit log u
 
 export function policyStage(deps: PolicyStageDeps): MessageStage {
   const { session, connection } = deps;
-  /** Prepared statements and portals: what each would run. */
-  const objects = new SessionObjects<Prepared, Prepared>();
-  const { statements, portals } = objects;
+  const { state } = deps;
   const refusals: Refusal[] = [];
 
-  const preparedOne = (name: string) => statements.get(name)?.infos[0];
+  /** What a statement or portal the target holds would run. */
+  const runs = (entry: PreparedStatement | Portal): StatementInfo[] => {
+    if ("cursor" in entry) {
+      if (entry.cursor) return deps.cache.classify(entry.text)[0]?.declares ? [deps.cache.classify(entry.text)[0]!.declares!.info] : UNKNOWN_CALL;
+      return entry.statement ? runs(entry.statement) : UNKNOWN_CALL;
+    }
+    const infos = deps.cache.classify(entry.text);
+    if (entry.sql) return infos[0]?.prepares ? [infos[0].prepares.info] : UNKNOWN_CALL;
+    return infos;
+  };
+  /** A portal's operation; its exact text (what an approval binds to) only when it is a protocol statement's. */
+  const preparedFor = (portal: Portal): Prepared => {
+    const plain = !portal.cursor && portal.statement && !portal.statement.sql;
+    return {
+      infos: runs(portal),
+      ...(plain ? { summary: deps.cache.facts(portal.text).summary, text: portal.text } : {}),
+      ...(portal.params ? { params: portal.params } : {}),
+    };
+  };
+  /**
+   * EXECUTEs of a Query, each resolved to what the target will have under its name when it runs:
+   * earlier statements of the same Query (PREPARE, DEALLOCATE, DISCARD ALL) count.
+   */
+  const resolveInOrder = (infos: StatementInfo[]): StatementInfo[] => {
+    const local = new Map<string, StatementInfo | null>();
+    let cleared = false;
+    return infos.map((s) => {
+      const resolved = resolveExecute(s, (name) => (local.has(name) ? local.get(name) ?? undefined : cleared ? undefined : preparedOne(name)));
+      if (s.prepares) local.set(s.prepares.name, s.prepares.info);
+      if (s.deallocates === "*" || s.discardsAll) { local.clear(); cleared = true; }
+      else if (s.deallocates !== undefined) local.set(s.deallocates, null);
+      return resolved;
+    });
+  };
+  /** EXECUTE name inside a Query: what the target will have under that name when the statement runs. */
+  const preparedOne = (name: string) => {
+    const r = state.statement(name);
+    return "known" in r ? runs(r.known)[0] : undefined;
+  };
+  /** Names an EXECUTE inside a Query uses whose definition is still unanswered from an earlier segment. */
+  const executeWait = (infos: StatementInfo[]): Promise<void> | undefined => {
+    for (const s of infos) {
+      const name = s.executes ?? s.explainsExecute;
+      if (name === undefined) continue;
+      const r = state.statement(name);
+      if ("wait" in r) return r.wait;
+    }
+    return undefined;
+  };
   let searchPath: SearchPath = deps.initialSearchPath;
 
-  /** Applies session-state side effects of statements that were allowed to run. */
+  /** Follows search_path through statements that were allowed to run. */
   const track = (infos: StatementInfo[]) => {
-    for (const s of infos) {
-      if (s.prepares) statements.set(s.prepares.name, { infos: [s.prepares.info] });
-      if (s.declares) portals.set(s.declares.name, { infos: [s.declares.info] });
-      if (s.deallocates === "*") statements.clear();
-      else if (s.deallocates !== undefined) statements.delete(s.deallocates);
-      searchPath = nextSearchPath(searchPath, deps.initialSearchPath, s.setsSearchPath);
-    }
+    for (const s of infos) searchPath = nextSearchPath(searchPath, deps.initialSearchPath, s.setsSearchPath);
   };
 
   const judge = (p: Prepared, phase: "prepare" | "execute"): { decision: Decision; ticket: OperationTicket } => {
-    const resolved = p.infos.map((s) => resolveExecute(s, preparedOne));
+    const resolved = resolveInOrder(p.infos);
     const decision = deps.policy().decide(session.principal, connection, { type: "sql", statements: resolved }, {
       searchPath,
       initialSearchPath: deps.initialSearchPath,
@@ -128,7 +170,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
    * Replaces a refused message with one that fails at the target, and remembers to rewrite that
    * failure. `segment` is the refused message's segment, when the refusal comes after a wait.
    */
-  const refuseWith = (sqlstate: string, message: string, detail: string | undefined, extended: boolean, segment = objects.sent): Verdict => {
+  const refuseWith = (sqlstate: string, message: string, detail: string | undefined, extended: boolean, segment = state.sent): Verdict => {
     const nonce = `portcullis_denied_${randomBytes(8).toString("hex")}`;
     const error = pgError({ severity: "ERROR", code: sqlstate, message, ...(detail ? { detail } : {}) });
     refusals.push({ nonce: Buffer.from(nonce), error, segment });
@@ -161,7 +203,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
       return undefined;
     }
     // The segment is read now: by the time the commit settles, later frames may have moved it.
-    const segment = heldSegment ?? objects.sent;
+    const segment = heldSegment ?? state.sent;
     return ticket.durable.then(
       () => {
         commit?.();
@@ -192,7 +234,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
     if (outcome.kind === "defer") {
       return refuseWith("PX001", `portcullis: approval required by rule ${decision.rule}: approval id ${id}`, `approval_id: ${id}`, extended);
     }
-    const segment = objects.sent;
+    const segment = state.sent;
     return outcome.settled.then((r) => {
       if (r.kind === "run") return whenDurable({ op: ticket.op, ...(r.durable ? { durable: r.durable } : {}) }, extended, commit, segment);
       const a = r.approval;
@@ -203,26 +245,36 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
     });
   };
 
-  const fromClient = (frame: Frame): Verdict | undefined | Promise<Verdict | undefined> => {
-    const verdict = judgeMessage(frame);
-    objects.afterClient(frame);
-    return verdict;
+  const judgeQuery = (prepared: Prepared & { infos: StatementInfo[] }): Verdict | undefined | Promise<Verdict | undefined> => {
+    const { decision, ticket } = judge(prepared, "execute");
+    deps.onOperation?.(ticket.op, false);
+    if (ticket.refusal) return refuseFor(ticket.refusal, false);
+    if (decision.action === "approve") return approve(decision, prepared, ticket, false, () => track(prepared.infos));
+    if (decision.action !== "allow") return refuse(decision, "42501", false);
+    return whenDurable(ticket, false, () => track(prepared.infos));
   };
+
+  /** A name is used once the target's answer says what it stands for (see session-objects.ts). */
+  const whenResolved = <T>(resolve: () => Resolution<T>, use: (entry: T | undefined) => Verdict | undefined | Promise<Verdict | undefined>): Verdict | undefined | Promise<Verdict | undefined> => {
+    const r = resolve();
+    if ("known" in r) return use(r.known);
+    if ("unknown" in r) return use(undefined);
+    return r.wait.then(() => whenResolved(resolve, use));
+  };
+
+  const fromClient = (frame: Frame): Verdict | undefined | Promise<Verdict | undefined> => judgeMessage(frame);
 
   const judgeMessage = (frame: Frame): Verdict | undefined | Promise<Verdict | undefined> => {
     switch (frame.type) {
       case MSG.Query: {
         const sql = decodeQuery(frame);
         const prepared = { ...deps.cache.facts(sql), text: sql };
-        const { decision, ticket } = judge(prepared, "execute");
-        deps.onOperation?.(ticket.op, false);
-        if (ticket.refusal) return refuseFor(ticket.refusal, false);
-        if (decision.action === "approve") return approve(decision, prepared, ticket, false, () => track(prepared.infos));
-        if (decision.action !== "allow") return refuse(decision, "42501", false);
-        return whenDurable(ticket, false, () => track(prepared.infos));
+        const wait = executeWait(prepared.infos);
+        if (wait) return wait.then(() => judgeQuery(prepared));
+        return judgeQuery(prepared);
       }
       case MSG.Parse: {
-        const { name, query } = decodeParse(frame);
+        const { query } = decodeParse(frame);
         const prepared = { ...deps.cache.facts(query), text: query };
         const { decision, ticket } = judge(prepared, "prepare");
         // A statement that needs approval may be prepared: it is its Execute that waits.
@@ -230,29 +282,25 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
           deps.onOperation?.(ticket.op, true);
           return refuse(decision, "42501", true);
         }
-        statements.set(name, prepared);
         return undefined;
       }
       case MSG.Bind: {
-        const { portal, statement } = decodeBind(frame);
-        const prepared = statements.get(statement);
-        if (!prepared) return refuseUnknown("statement", statement, "26000");
-        // Everything after the two names: parameter formats, values, result formats.
-        const params = frame.raw.subarray(5 + Buffer.byteLength(portal) + 1 + Buffer.byteLength(statement) + 1);
-        portals.set(portal, { ...prepared, params: Buffer.from(params) });
-        return undefined;
+        const { statement } = decodeBind(frame);
+        return whenResolved(() => state.statement(statement), (entry) => (entry ? undefined : refuseUnknown("statement", statement, "26000")));
       }
       case MSG.Execute: {
         const { portal } = decodeExecute(frame);
-        const prepared = portals.get(portal);
-        if (!prepared) return refuseUnknown("portal", portal, "34000");
-        // Judged again by what it is now: the policy may have changed since Parse.
-        const { decision, ticket } = judge(prepared, "execute");
-        deps.onOperation?.(ticket.op, true);
-        if (ticket.refusal) return refuseFor(ticket.refusal, true);
-        if (decision.action === "approve") return approve(decision, prepared, ticket, true, () => track(prepared.infos));
-        if (decision.action !== "allow") return refuse(decision, "42501", true);
-        return whenDurable(ticket, true, () => track(prepared.infos));
+        return whenResolved(() => state.portal(portal), (entry) => {
+          if (!entry) return refuseUnknown("portal", portal, "34000");
+          // Judged again by what it is now: the policy may have changed since Parse.
+          const prepared = preparedFor(entry);
+          const { decision, ticket } = judge(prepared, "execute");
+          deps.onOperation?.(ticket.op, true);
+          if (ticket.refusal) return refuseFor(ticket.refusal, true);
+          if (decision.action === "approve") return approve(decision, prepared, ticket, true, () => track(prepared.infos));
+          if (decision.action !== "allow") return refuse(decision, "42501", true);
+          return whenDurable(ticket, true, () => track(prepared.infos));
+        });
       }
       case MSG.FunctionCall: {
         // The fast-path call names a function by OID only: the gateway cannot say what it is.
@@ -267,10 +315,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
     }
   };
   const fromServer = (frame: Frame): Verdict | undefined => {
-    if (refusals.length === 0) {
-      if (frame.type === MSG.ReadyForQuery) objects.readyForQuery();
-      return undefined;
-    }
+    if (refusals.length === 0) return undefined;
     if (frame.type === MSG.ErrorResponse) {
       const i = refusals.findIndex((r) => frame.raw.includes(r.nonce));
       if (i >= 0) {
@@ -280,17 +325,16 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
       return undefined;
     }
     if (frame.type === MSG.ReadyForQuery) {
-      objects.readyForQuery();
-      // A refusal whose segment has ended without its error was skipped by the target after an
+      // state.done already counts this ReadyForQuery (the tracker sees the target's answers first). A refusal whose segment has ended without its error was skipped by the target after an
       // earlier error in the same segment; the client has had its error already.
-      for (let i = refusals.length - 1; i >= 0; i--) if (refusals[i]!.segment < objects.done) refusals.splice(i, 1);
+      for (let i = refusals.length - 1; i >= 0; i--) if (refusals[i]!.segment < state.done) refusals.splice(i, 1);
     }
     return undefined;
   };
 
   return {
     fromClient,
-    clientTypes: [MSG.Parse, MSG.Bind, MSG.Execute, ...TRACKED_CLIENT_TYPES],
+    clientTypes: [MSG.Query, MSG.Parse, MSG.Bind, MSG.Execute, MSG.FunctionCall],
     fromServer,
     serverTypes: [MSG.ErrorResponse, MSG.ReadyForQuery],
   };
