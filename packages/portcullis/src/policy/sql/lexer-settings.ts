@@ -7,17 +7,22 @@
  */
 export const LEXER_SETTINGS = new Set(["standard_conforming_strings", "client_encoding", "backslash_quote"]);
 
-/** Client-only encodings whose multi-byte characters can end in 0x5c (backslash) or 0x27 (quote). */
-const UNSAFE_ENCODINGS = new Set(["sjis", "shiftjis", "shiftjis2004", "big5", "gbk", "gb18030", "uhc", "johab", "windows932", "windows936", "windows949", "windows950", "mskanji", "shiftjis", "sjis2004"]);
+/** PostgreSQL's spellings of UTF8 (encoding names are matched ignoring case and punctuation). */
+const encodingName = (value: string): string => value.toLowerCase().replace(/[^a-z0-9]/g, "");
+const isUtf8Name = (value: string): boolean => ["utf8", "unicode"].includes(encodingName(value));
 
-export function isUnsafeClientEncoding(value: string): boolean {
-  return UNSAFE_ENCODINGS.has(value.toLowerCase().replace(/[^a-z0-9]/g, ""));
-}
-
-/** Whether a setting value the target reports keeps the gateway's reading of SQL valid. */
+/**
+ * Whether a setting value keeps the gateway's reading of SQL valid. The gateway reads bytes as
+ * UTF-8 only: under any other client or server encoding (even a single-byte one such as LATIN1,
+ * where 0xFE and 0xFF are distinct characters that UTF-8 cannot tell apart) the same bytes could
+ * be one statement to the gateway and another to the target, so every other encoding is refused.
+ */
 export function lexerSettingSafe(name: string, value: string): boolean {
   const n = name.toLowerCase();
   if (n === "standard_conforming_strings") return value.toLowerCase() === "on";
-  if (n === "client_encoding") return !isUnsafeClientEncoding(value);
+  if (n === "server_encoding") return isUtf8Name(value);
+  // SQL_ASCII as the client's encoding means "no conversion": a UTF8 server then reads and
+  // verifies the bytes as UTF-8, exactly as the gateway does (libpq sends it under the C locale).
+  if (n === "client_encoding") return isUtf8Name(value) || encodingName(value) === "sqlascii";
   return true;
 }

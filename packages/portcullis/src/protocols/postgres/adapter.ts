@@ -266,7 +266,7 @@ class FrontendConnection {
     if (options.forward) forward.set("options", options.forward);
     for (const [name, value] of [...forward, ...options.settings]) {
       if (!lexerSettingSafe(name, value)) {
-        throw new PortcullisError("E_ACCESS_DENIED", `${name}=${value} would make the target read SQL differently from the gateway; connect with standard_conforming_strings on and a client_encoding such as UTF8`);
+        throw new PortcullisError("E_ACCESS_DENIED", `${name}=${value} would make the target read SQL differently from the gateway; connect with standard_conforming_strings on and client_encoding UTF8`);
       }
     }
 
@@ -305,7 +305,8 @@ class FrontendConnection {
     const unsafe = upstream.parameters.find(([name, value]) => !lexerSettingSafe(name, value));
     if (unsafe) {
       upstream.socket.destroy();
-      throw new PortcullisError("E_UPSTREAM_AUTH", `the target session has ${unsafe[0]}=${unsafe[1]}, which the gateway cannot read SQL under`);
+      // A configuration fact of the target, not a secret: the agent and the operator both need it.
+      throw new PortcullisError("E_PROTOCOL", `the target of connection "${connection.name}" has ${unsafe[0]}=${unsafe[1]}; the gateway cannot read SQL under it (it reads UTF8 with standard_conforming_strings on)`);
     }
     this.upstream = upstream;
     // A cancel while a statement is held for approval cancels the approval; otherwise it goes to the target.

@@ -4,6 +4,7 @@
  * raw frames. Pure functions over Buffers; a malformed message throws E_PROTOCOL.
  * Reference: https://www.postgresql.org/docs/current/protocol-message-formats.html
  */
+import { isUtf8 } from "node:buffer";
 import { PortcullisError } from "../../errors.js";
 import type { Frame } from "./framer.js";
 
@@ -28,11 +29,17 @@ export const AUTH = { Ok: 0, CleartextPassword: 3, MD5Password: 5, SASL: 10, SAS
 
 const protocolError = (msg: string) => new PortcullisError("E_PROTOCOL", msg);
 
-/** Reads a NUL-terminated UTF-8 string at `off`; returns it and the offset after the NUL. */
+/**
+ * Reads a NUL-terminated UTF-8 string at `off`; returns it and the offset after the NUL. Bytes that
+ * are not valid UTF-8 are refused, never replaced: PostgreSQL refuses them too, and two different
+ * byte strings must never read as one (statement names, SQL text the policy judges).
+ */
 function readCString(buf: Buffer, off: number): [string, number] {
   const end = buf.indexOf(0, off);
   if (end < 0) throw protocolError("unterminated string");
-  return [buf.toString("utf8", off, end), end + 1];
+  const bytes = buf.subarray(off, end);
+  if (!isUtf8(bytes)) throw protocolError('invalid byte sequence for encoding "UTF8"');
+  return [bytes.toString("utf8"), end + 1];
 }
 
 // ---------------------------------------------------------------- startup phase (frontend)
