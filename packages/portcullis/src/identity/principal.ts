@@ -18,6 +18,8 @@ export interface Principal {
   jti?: string;
   /** Token expiry, seconds since the epoch. A session cannot outlive it. */
   exp: number;
+  /** When the issuer's max_token_age runs out (iat + max_token_age), if earlier than exp: a session cannot outlive that either. */
+  maxAgeUntil?: number;
   /** Run context from signed token claims. */
   run: RunContext;
 }
@@ -30,4 +32,9 @@ export interface TokenVerifier {
 
 export function memberOf(principal: Principal, groups: readonly string[]): boolean {
   return groups.some((g) => principal.groups.includes(g));
+}
+
+/** When a session of this identity must end, in ms since the epoch: its token's expiry or its issuer's max_token_age, whichever comes first. */
+export function sessionDeadline(p: Principal): number {
+  return Math.min(p.exp, p.maxAgeUntil ?? Infinity) * 1000;
 }

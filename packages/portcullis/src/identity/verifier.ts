@@ -90,7 +90,10 @@ export function createTokenVerifier(identity: IdentityConfig, opts: TokenVerifie
       const principal = toPrincipal(payload, entry.groupsClaim);
       const maxAge = entry.options.maxTokenAge;
       const bounds = [principal.exp * 1000, Date.now() + VERIFIED_CACHE_MS];
-      if (typeof maxAge === "number" && typeof payload.iat === "number") bounds.push((payload.iat + maxAge) * 1000);
+      if (typeof maxAge === "number" && typeof payload.iat === "number") {
+        bounds.push((payload.iat + maxAge) * 1000);
+        if (payload.iat + maxAge < principal.exp) principal.maxAgeUntil = payload.iat + maxAge;
+      }
       if (cache.size >= VERIFIED_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
       cache.set(token, { principal, validUntil: Math.min(...bounds) });
       return copy(principal);

@@ -75,4 +75,20 @@ describe("postgres login with tokens from a real OIDC provider", () => {
     const logs = gw.logs.join("\n");
     for (const token of Object.values(forgeries)) assert.ok(!logs.includes(token), "a token reached the logs");
   });
+
+  it("ends a session when its token passes the issuer's max_token_age, not only at exp", async () => {
+    const now = nowSeconds();
+    // Issued 15 minutes minus 2 seconds ago: max_token_age (15m) runs out long before exp.
+    const token = await signToken(idp.signingKey, { iss: idp.issuer, aud: "portcullis", sub: "aging-agent", groups: ["agents"], iat: now - 898, exp: now + 600 });
+    const client = new pg.Client(config(token));
+    const errors: Array<Error & { code?: string }> = [];
+    client.on("error", (e) => errors.push(e));
+    await client.connect();
+    await client.query("select 1");
+    await new Promise((r) => setTimeout(r, 3000));
+    const late = await client.query("select 1").then(() => undefined, (e: Error & { code?: string }) => e);
+    assert.ok(late, "the session no longer answers");
+    assert.ok(errors.some((e) => e.code === "PX003") || late?.code === "PX003", errors.map((e) => `${e.code} ${e.message}`).join("; "));
+    await client.end().catch(() => {});
+  });
 });

@@ -11,7 +11,7 @@ import type { GatewayContext } from "../../core/context.js";
 import { type Session, endReasonFor } from "../../core/sessions.js";
 import type { PostgresConnection } from "../../config/schema.js";
 import { type ErrorCode, PortcullisError, isPortcullisError } from "../../errors.js";
-import { RUN_CONTEXT_KEYS, type Principal, type RunContext } from "../../identity/principal.js";
+import { RUN_CONTEXT_KEYS, type Principal, type RunContext, sessionDeadline } from "../../identity/principal.js";
 import { CancelKeys } from "./cancel-keys.js";
 import { fatal, sqlstateFor } from "./errors.js";
 import { AUTH, MSG, decodeParameterStatus, decodePassword, decodeStartupPacket, encode } from "./messages.js";
@@ -391,9 +391,9 @@ class FrontendConnection {
     if (upstream.leftover.length > 0) toClient.push(upstream.leftover);
   }
 
-  /** A session cannot outlive its token (SPEC §3). */
+  /** A session cannot outlive its token (SPEC §3), nor its issuer's max_token_age. */
   private armExpiry(principal: Principal): void {
-    const ms = principal.exp * 1000 - Date.now();
+    const ms = sessionDeadline(principal) - Date.now();
     if (ms > MAX_TIMER_MS) return;
     this.expiryTimer = setTimeout(() => {
       const grace = this.ctx.config().identity.expiry_grace;
