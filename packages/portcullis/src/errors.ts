@@ -21,7 +21,9 @@ export type ErrorCode =
   | "E_APPROVAL_CLOSED"
   | "E_REVOKED"
   | "E_FROZEN"
-  | "E_BUDGET_EXCEEDED";
+  | "E_BUDGET_EXCEEDED"
+  /** The gateway's buffer budget (gateway.max_buffered_bytes) has no room for what the session would hold. */
+  | "E_OUT_OF_MEMORY";
 
 export class PortcullisError extends Error {
   readonly code: ErrorCode;

@@ -39,10 +39,26 @@ const gateway = z.object({
   http: address.optional(),
   tls: tlsFiles.optional(),
   data_dir: z.string().min(1).default("./.portcullis"),
-  /** Largest single protocol message accepted from either side; larger ones end the session. */
-  max_message_size: size.default(128 * 1024 * 1024),
+  /**
+   * Largest single protocol message accepted from either side; larger ones end the session.
+   * 16 MB holds any statement text, a Bind with multi-megabyte parameters and a COPY row (clients
+   * send COPY data in chunks, the target one row per message); it bounds what one partial message pins.
+   */
+  max_message_size: size.default(16 * 1024 * 1024),
+  /** One deadline over everything before the agent has authenticated, TLS handshake included (PostgreSQL's authentication_timeout). */
+  authentication_timeout: duration.refine((ms) => ms > 0, { message: "expected a positive duration" }).default(15_000),
+  /** Agent connections open at once, authenticated or not, per listener. */
+  max_connections: z.number().int().positive().default(1000),
+  /** Connections that have not yet authenticated, in total and from one source (an IPv4 address or an IPv6 /64). */
+  max_unauthenticated: z.number().int().positive().default(256),
+  max_unauthenticated_per_source: z.number().int().positive().default(32),
+  /** Bytes all sessions together may hold buffered (partial messages, frames queued behind an approval, handshakes). */
+  max_buffered_bytes: size.default(256 * 1024 * 1024),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-}).strict();
+}).strict().refine((g) => g.max_buffered_bytes >= g.max_message_size, {
+  message: "max_buffered_bytes must be at least max_message_size (one whole message must fit)",
+  path: ["max_buffered_bytes"],
+});
 
 const issuer = z.object({
   issuer: z.url(),

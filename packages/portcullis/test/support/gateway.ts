@@ -54,6 +54,8 @@ export interface TestGatewayOptions {
   overrides?: Record<string, unknown>;
   connections?: Record<string, unknown>[];
   maxMessageSize?: number;
+  /** Extra keys of the `gateway` section (limits), merged over the defaults. */
+  gateway?: Record<string, unknown>;
 }
 
 export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGateway> {
@@ -66,6 +68,7 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
       data_dir: dataDir,
       log_level: "debug",
       ...(opts.maxMessageSize ? { max_message_size: opts.maxMessageSize } : {}),
+      ...opts.gateway,
     },
     identity: { dev_issuer: true, admins: ["security"] },
     connections: opts.connections ?? [

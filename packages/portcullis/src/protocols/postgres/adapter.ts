@@ -8,6 +8,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { TLSSocket } from "node:tls";
 import { authorizeConnection } from "../../core/access.js";
 import type { GatewayContext } from "../../core/context.js";
+import { type Admission, BufferBudget, ConnectionLimits, LimitReporter } from "../../core/connection-limits.js";
 import { type Session, endReasonFor } from "../../core/sessions.js";
 import type { PostgresConnection } from "../../config/schema.js";
 import { type ErrorCode, PortcullisError, isPortcullisError } from "../../errors.js";
@@ -29,7 +30,6 @@ import { containmentStage } from "./containment-stage.js";
 import { parseStartupOptions } from "./startup-options.js";
 import { cancelUpstream, loginUpstream, type UpstreamSession } from "./upstream.js";
 
-const HANDSHAKE_TIMEOUT_MS = 30_000;
 /** A token is a few KB at most; nothing larger is accepted before authentication. */
 const MAX_HANDSHAKE_MESSAGE = 64 * 1024;
 /** Startup parameters that are the gateway's to set, never the agent's. */
@@ -87,12 +87,28 @@ function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFact
   };
 }
 
+/** How long a refused socket may wait for its FATAL to be read, and how many may wait at once. */
+const REFUSAL_LINGER_MS = 1000;
+const MAX_LINGERING = 64;
+
+/** What the listener hands each connection to keep it within the gateway's limits. */
+interface ConnectionGuard {
+  admission: Admission;
+  budget: BufferBudget;
+  reporter: LimitReporter;
+}
+
 export class PostgresListener {
   private server?: Server;
   private readonly cancelKeys = new CancelKeys();
   private readonly sockets = new Set<Socket>();
   private readonly masking: MaskingRegistry;
   private readonly stages: StageFactory;
+  private readonly limits: ConnectionLimits;
+  private readonly budget: BufferBudget;
+  private readonly reporter: LimitReporter;
+  /** Refused sockets waiting for their FATAL to be read. */
+  private lingering = 0;
 
   constructor(
     private readonly ctx: GatewayContext,
@@ -101,13 +117,34 @@ export class PostgresListener {
   ) {
     this.masking = new MaskingRegistry(ctx.maskingKey);
     this.stages = stages ?? defaultStages(ctx, this.masking);
+    const gateway = () => ctx.config().gateway;
+    const open = ctx.metrics.connectionsOpen;
+    this.limits = new ConnectionLimits(
+      () => ({ maxConnections: gateway().max_connections, maxUnauthenticated: gateway().max_unauthenticated, maxUnauthenticatedPerSource: gateway().max_unauthenticated_per_source }),
+      (total, unauthenticated) => {
+        open.set({ protocol: "postgres", state: "unauthenticated" }, unauthenticated);
+        open.set({ protocol: "postgres", state: "authenticated" }, total - unauthenticated);
+      },
+    );
+    this.budget = new BufferBudget(() => gateway().max_buffered_bytes, (used) => ctx.metrics.bufferedBytes.set({ protocol: "postgres" }, used));
+    this.reporter = new LimitReporter("postgres", ctx.metrics, ctx.logger);
   }
 
   async start(): Promise<ListenAddress> {
     const server = createServer({ noDelay: true }, (socket) => {
       this.sockets.add(socket);
       socket.once("close", () => this.sockets.delete(socket));
-      new FrontendConnection(this.ctx, socket, this.address, this.cancelKeys, this.stages).run();
+      const admission = this.limits.admit(socket.remoteAddress);
+      if (typeof admission === "string") {
+        this.reporter.hit(admission, socket.remoteAddress);
+        // What PostgreSQL answers when it is full; a client that sent an SSLRequest reads it too (libpq does).
+        this.refuseAtOnce(socket, fatal("53300", "sorry, too many clients already"));
+        return;
+      }
+      // Counted until the descriptor is closed, however the connection ends.
+      socket.once("close", () => admission.release());
+      const guard = { admission, budget: this.budget, reporter: this.reporter };
+      new FrontendConnection(this.ctx, socket, this.address, this.cancelKeys, this.stages, guard).run();
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -116,6 +153,26 @@ export class PostgresListener {
     });
     const addr = server.address();
     return typeof addr === "object" && addr ? { host: addr.address, port: addr.port } : this.address;
+  }
+
+  /**
+   * Answers a connection the limits refuse and closes it, parsing nothing it sent. Its descriptor
+   * is held only until what the client already sent is drained (closing on unread input would
+   * reset the connection before the FATAL is read), at most REFUSAL_LINGER_MS, and not at all
+   * while MAX_LINGERING others wait: a flood of refused connections must not take the descriptors.
+   */
+  private refuseAtOnce(socket: Socket, message: Buffer): void {
+    socket.on("error", () => { /* the client's network */ });
+    socket.end(message);
+    if (this.lingering >= MAX_LINGERING) {
+      socket.destroy();
+      return;
+    }
+    this.lingering++;
+    const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
+    timer.unref();
+    socket.once("data", () => setImmediate(() => socket.destroy()));
+    socket.once("close", () => { this.lingering--; clearTimeout(timer); });
   }
 
   async stop(): Promise<void> {
@@ -149,6 +206,10 @@ class FrontendConnection {
   /** The handshake reader, until the session relays (its buffered bytes are handed to the relay). */
   private reader?: HandshakeReader;
   private readonly clientAddress: string;
+  /** The one deadline over everything before authentication (gateway.authentication_timeout). */
+  private preauthTimer?: NodeJS.Timeout;
+  /** Set while the TLS handshake runs: a deadline then cannot be told in PostgreSQL's words. */
+  private tlsHandshaking = false;
 
   constructor(
     private readonly ctx: GatewayContext,
@@ -156,12 +217,16 @@ class FrontendConnection {
     private readonly listen: ListenAddress,
     private readonly cancelKeys: CancelKeys,
     private readonly stages: StageFactory,
+    private readonly guard: ConnectionGuard,
   ) {
     this.socket = socket;
     this.clientAddress = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
     socket.on("error", () => { /* reported through close; errors here are the client's network */ });
     // On the raw TCP socket, so it fires however far the handshake got (TLS wraps this socket).
     socket.once("close", () => this.finish("client_closed"));
+    this.preauthTimer = setTimeout(() => this.preauthExpired(socket), ctx.config().gateway.authentication_timeout);
+    this.preauthTimer.unref();
+    socket.once("close", () => clearTimeout(this.preauthTimer));
   }
 
   async run(): Promise<void> {
@@ -169,6 +234,7 @@ class FrontendConnection {
       const startup = await this.negotiate();
       if (!startup) return;
       const principal = await this.authenticate(startup.encrypted);
+      this.authenticated();
       const connection = this.authorize(principal, startup.database);
       await this.connect(principal, connection, startup.params);
     } catch (err) {
@@ -178,8 +244,10 @@ class FrontendConnection {
 
   /** Encryption negotiation and the StartupMessage; undefined when the connection was a cancel. */
   private async negotiate(): Promise<{ params: Map<string, string>; database: string; encrypted: boolean } | undefined> {
-    let reader = new HandshakeReader(this.socket, MAX_HANDSHAKE_MESSAGE, HANDSHAKE_TIMEOUT_MS);
+    // No per-read timeout: the pre-authentication deadline bounds the whole phase.
+    let reader = new HandshakeReader(this.socket, MAX_HANDSHAKE_MESSAGE, undefined, this.guard.budget.lease());
     let encrypted = false;
+    let gssencAnswered = false;
     for (;;) {
       const packet = decodeStartupPacket(await reader.readStartupPacket());
       if (packet.kind === "cancel") {
@@ -187,18 +255,23 @@ class FrontendConnection {
         await this.cancel(packet.processId, packet.secretKey);
         return undefined;
       }
+      // As PostgreSQL: one request of each kind, and none once encryption is on (a loop of them
+      // would keep a connection unauthenticated for free).
       if (packet.kind === "gssenc") {
+        if (gssencAnswered || encrypted) throw new PortcullisError("E_PROTOCOL", "unexpected GSSENCRequest: encryption was already negotiated");
+        gssencAnswered = true;
         this.socket.write("N");
         continue;
       }
       if (packet.kind === "ssl") {
+        if (encrypted) throw new PortcullisError("E_PROTOCOL", "unexpected SSLRequest: encryption was already negotiated");
         // Plaintext bytes queued behind SSLRequest would be spliced into the encrypted session (CVE-2021-23214).
-        if (encrypted || reader.pending > 0) throw new PortcullisError("E_PROTOCOL", "unexpected data after SSLRequest");
+        if (reader.pending > 0) throw new PortcullisError("E_PROTOCOL", "unexpected data after SSLRequest");
         reader.detach();
         this.socket.write("S");
         this.socket = await this.upgradeToTls(this.socket);
         encrypted = true;
-        reader = new HandshakeReader(this.socket, MAX_HANDSHAKE_MESSAGE, HANDSHAKE_TIMEOUT_MS);
+        reader = new HandshakeReader(this.socket, MAX_HANDSHAKE_MESSAGE, undefined, this.guard.budget.lease());
         continue;
       }
       const { params } = packet;
@@ -218,12 +291,39 @@ class FrontendConnection {
 
   private async upgradeToTls(socket: Socket): Promise<Socket> {
     const tls = new TLSSocket(socket, { isServer: true, secureContext: this.ctx.serverTls() });
-    await new Promise<void>((resolve, reject) => {
-      tls.once("secure", resolve);
-      tls.once("error", (err) => reject(new PortcullisError("E_PROTOCOL", `TLS handshake failed: ${err.message}`)));
-    });
+    // From the start: a second error during a handshake cut short must not go unhandled.
     tls.on("error", () => {});
+    this.tlsHandshaking = true;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tls.once("secure", resolve);
+        tls.once("error", (err) => reject(new PortcullisError("E_PROTOCOL", `TLS handshake failed: ${err.message}`)));
+      });
+    } finally {
+      this.tlsHandshaking = false;
+    }
     return tls;
+  }
+
+  /** The agent proved who it is: the pre-authentication deadline and caps no longer apply. */
+  private authenticated(): void {
+    clearTimeout(this.preauthTimer);
+    this.guard.admission.authenticated();
+  }
+
+  /** The pre-authentication deadline passed: whatever the connection was doing (TLS handshake, startup, token), it ends. */
+  private preauthExpired(raw: Socket): void {
+    if (this.ended) return;
+    this.guard.reporter.hit("authentication_timeout", raw.remoteAddress);
+    this.ctx.logger.info({ client: this.clientAddress }, "postgres login refused: authentication timed out");
+    if (this.tlsHandshaking) {
+      // Mid-handshake, a PostgreSQL message would be read as garbage TLS: just close.
+      this.finish("error: authentication_timeout");
+      raw.destroy();
+      return;
+    }
+    // PostgreSQL's words (ProcessInterrupts during ClientAuthentication).
+    this.closeWith(fatal("57014", "canceling authentication due to timeout"), "error: authentication_timeout");
   }
 
   private async authenticate(encrypted: boolean): Promise<Principal> {
@@ -371,6 +471,7 @@ class FrontendConnection {
       replyTo: (bufs) => { for (const b of bufs) client.write(b); },
       onError: (err) => this.protocolFailure(err),
       onBytes: (n) => toTargetBytes.inc(n),
+      budget: this.guard.budget,
     });
     const toClient = new Pump({
       source: server, destination: client, maxMessageSize: max,
@@ -379,6 +480,7 @@ class FrontendConnection {
       replyTo: (bufs) => { for (const b of bufs) server.write(b); },
       onError: (err) => this.protocolFailure(err),
       onBytes: (n) => toClientBytes.inc(n),
+      budget: this.guard.budget,
     });
     const clientRest = this.reader?.detach();
     this.reader = undefined;
@@ -430,15 +532,24 @@ class FrontendConnection {
     else if (err.code === "E_PROTOCOL" || err.code === "E_MESSAGE_TOO_LARGE") this.ctx.metrics.protocolErrors.inc({ protocol: "postgres" });
     const code = known ? sqlstateFor(err.code) : "XX000";
     const text = known ? publicMessage(err, this.session?.record.connection) : "internal error";
+    this.noteBudget(err);
     if (known && this.session) this.ctx.logger.warn({ session: this.session.id, code: err.code, reason: err.message }, "postgres session failed");
     this.closeWith(fatal(code, text), known ? `error: ${err.code}` : "error: internal");
+  }
+
+  /** A session ended because the buffer budget was full: counted and logged as a limit hit. */
+  private noteBudget(err: unknown): void {
+    if (isPortcullisError(err, "E_OUT_OF_MEMORY")) this.guard.reporter.hit("max_buffered_bytes", this.socket.remoteAddress);
   }
 
   private protocolFailure(err: Error): void {
     this.ctx.metrics.protocolErrors.inc({ protocol: "postgres" });
     this.ctx.logger.warn({ session: this.session?.id, reason: err.message }, "postgres protocol error");
     const code = isPortcullisError(err) ? sqlstateFor(err.code) : "08P01";
-    this.closeWith(fatal(code, err.message), `error: ${isPortcullisError(err) ? err.code : "E_PROTOCOL"}`);
+    // A decoder's own error (a RangeError past the end of a message) is not the agent's to read.
+    const text = isPortcullisError(err) ? err.message : "invalid message format";
+    this.noteBudget(err);
+    this.closeWith(fatal(code, text), `error: ${isPortcullisError(err) ? err.code : "E_PROTOCOL"}`);
   }
 
   /** Ends a live session from the gateway's side (kill, expiry). */

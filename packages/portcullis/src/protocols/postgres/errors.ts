@@ -18,6 +18,7 @@ const SQLSTATE: Partial<Record<ErrorCode, string>> = {
   E_REVOKED: "PX003",
   E_FROZEN: "PX003",
   E_BUDGET_EXCEEDED: "PX004",
+  E_OUT_OF_MEMORY: "53200",
 };
 
 export function sqlstateFor(code: ErrorCode): string {

@@ -103,10 +103,56 @@ export function decodeParse(frame: Frame): { name: string; query: string } {
   return { name, query };
 }
 
-export function decodeBind(frame: Frame): { portal: string; statement: string } {
-  const [portal, next] = readCString(frame.raw, 5);
-  const [statement] = readCString(frame.raw, next);
-  return { portal, statement };
+export interface Bind {
+  portal: string;
+  statement: string;
+  /** How many parameter values the Bind carries (not decoded: only walked). */
+  paramCount: number;
+  /** Result-column format codes: [] = all text, [f] = all f, else one per column. */
+  resultFormats: number[];
+}
+
+/**
+ * Reads a Bind whole, as PostgreSQL's exec_bind_message does: counts are unsigned 16-bit, a value
+ * length is -1 (NULL) or fits in what is left, format codes are 0 or 1, nothing follows the last
+ * field. Anything else is refused in PostgreSQL's words, never read differently from the target.
+ */
+export function decodeBind(frame: Frame): Bind {
+  const b = frame.raw;
+  const [portal, afterPortal] = readCString(b, 5);
+  const [statement, afterStatement] = readCString(b, afterPortal);
+  let off = afterStatement;
+  const need = (n: number) => {
+    if (n < 0 || n > b.length - off) throw protocolError("insufficient data left in message");
+  };
+  const count = () => { need(2); const n = b.readUInt16BE(off); off += 2; return n; };
+  const formats = () => {
+    const n = count();
+    need(2 * n);
+    const out: number[] = new Array(n);
+    for (let i = 0; i < n; i++, off += 2) {
+      const f = b.readInt16BE(off);
+      if (f !== 0 && f !== 1) throw protocolError(`unsupported format code: ${f}`);
+      out[i] = f;
+    }
+    return out;
+  };
+  const paramFormats = formats();
+  const paramCount = count();
+  if (paramFormats.length > 1 && paramFormats.length !== paramCount) {
+    throw protocolError(`bind message has ${paramFormats.length} parameter formats but ${paramCount} parameters`);
+  }
+  for (let i = 0; i < paramCount; i++) {
+    need(4);
+    const len = b.readInt32BE(off);
+    off += 4;
+    if (len === -1) continue;
+    need(len);
+    off += len;
+  }
+  const resultFormats = formats();
+  if (off !== b.length) throw protocolError("invalid message format");
+  return { portal, statement, paramCount, resultFormats };
 }
 
 export function decodeExecute(frame: Frame): { portal: string } {

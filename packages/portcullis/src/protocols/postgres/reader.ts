@@ -4,6 +4,7 @@
  * detached from this reader and any bytes it had buffered are handed on.
  */
 import type { Socket } from "node:net";
+import type { BufferLease } from "../../core/connection-limits.js";
 import { PortcullisError } from "../../errors.js";
 import { type Frame, takeStartupPacket } from "./framer.js";
 import { MAX_STARTUP_PACKET } from "./messages.js";
@@ -22,13 +23,28 @@ export class HandshakeReader {
       this.socket.pause();
       return;
     }
+    if (this.lease && !this.lease.hold(this.buf.length + chunk.length)) {
+      this.fail(new PortcullisError("E_OUT_OF_MEMORY", "out of memory: the gateway's buffer budget is exhausted"));
+      this.detach();
+      this.socket.pause();
+      return;
+    }
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     this.pump();
   };
   private readonly onEnd = () => this.fail(new PortcullisError("E_PROTOCOL", "connection closed during handshake"));
   private readonly onError = (err: Error) => this.fail(new PortcullisError("E_PROTOCOL", `socket error during handshake: ${err.message}`));
 
-  constructor(private readonly socket: Socket, private readonly maxMessageSize: number, private readonly timeoutMs: number) {
+  /**
+   * `timeoutMs` bounds each read; without it the caller's own deadline governs (the agent side has
+   * one over the whole pre-authentication phase). A `lease` charges what is buffered to a budget.
+   */
+  constructor(
+    private readonly socket: Socket,
+    private readonly maxMessageSize: number,
+    private readonly timeoutMs?: number,
+    private readonly lease?: BufferLease,
+  ) {
     socket.on("data", this.onData);
     socket.on("end", this.onEnd);
     socket.on("close", this.onEnd);
@@ -74,13 +90,16 @@ export class HandshakeReader {
     this.socket.off("error", this.onError);
     const rest = this.buf;
     this.buf = Buffer.alloc(0);
+    this.lease?.release();
     return rest;
   }
 
   private read<T>(take: Take<T>): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => this.fail(new PortcullisError("E_PROTOCOL", "handshake timed out")), this.timeoutMs);
+      const timer = this.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => this.fail(new PortcullisError("E_PROTOCOL", "handshake timed out")), this.timeoutMs);
       this.waiter = {
         take: take as Take<unknown>,
         resolve: (v) => { clearTimeout(timer); resolve(v as T); },
@@ -102,6 +121,7 @@ export class HandshakeReader {
     }
     if (!got) return;
     this.buf = got.rest;
+    this.lease?.hold(this.buf.length);
     this.waiter = undefined;
     w.resolve(got.value);
   }

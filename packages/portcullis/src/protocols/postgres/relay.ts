@@ -7,6 +7,8 @@
  * protocol's order is kept. Backpressure is honoured both ways.
  */
 import type { Socket } from "node:net";
+import type { BufferBudget, BufferLease } from "../../core/connection-limits.js";
+import { PortcullisError } from "../../errors.js";
 import { type Frame, Framer } from "./framer.js";
 
 /** What a stage wants done with a frame: forward these instead (none = drop), and/or answer the sender. */
@@ -50,6 +52,8 @@ export interface PumpOptions {
   onError: (err: Error) => void;
   /** Counts bytes forwarded, for metrics. */
   onBytes?: (n: number) => void;
+  /** Charged with what the pump holds (a partial message, frames queued during a wait) until its source closes. */
+  budget?: BufferBudget;
 }
 
 export class Pump {
@@ -57,6 +61,8 @@ export class Pump {
   /** Hooks per message type, in stage order; undefined where no stage is interested. */
   private readonly byType: (Hook[] | undefined)[] = new Array(256);
   private queue: Frame[] = [];
+  private queuedBytes = 0;
+  private readonly lease?: BufferLease;
   private waiting = false;
   private draining = false;
   /** After a framing error the stream position is lost: nothing more is parsed or forwarded. */
@@ -64,6 +70,11 @@ export class Pump {
 
   constructor(private readonly o: PumpOptions) {
     this.framer = new Framer(o.maxMessageSize);
+    if (o.budget) {
+      const lease = o.budget.lease();
+      this.lease = lease;
+      o.source.once("close", () => lease.release());
+    }
     for (let t = 0; t < 256; t++) {
       const hooks = o.stages.flatMap((s, stage) => (!s.types || s.types.includes(t) ? [{ hook: s.hook, stage }] : []));
       if (hooks.length > 0) this.byType[t] = hooks;
@@ -81,11 +92,11 @@ export class Pump {
       this.o.onError(err as Error);
       return;
     }
-    if (frames.length === 0) return;
     if (this.waiting) {
       this.queue.push(...frames);
-      return;
+      this.queuedBytes += bytesOf(frames);
     }
+    if (!this.charge() || frames.length === 0 || this.waiting) return;
     // One chunk's frames leave in one writev, however many pieces the stages cut them into.
     const dst = this.o.destination;
     dst.cork();
@@ -132,12 +143,18 @@ export class Pump {
   private suspend(p: Promise<void>, frames: Frame[], next: number): void {
     this.waiting = true;
     this.queue = frames.slice(next);
+    this.queuedBytes = bytesOf(this.queue);
     this.o.source.pause();
+    this.charge();
     p.then(
       () => {
+        // Over the budget while waiting: the session is ending, nothing queued goes on.
+        if (this.failed) return;
         this.waiting = false;
         const rest = this.queue;
         this.queue = [];
+        this.queuedBytes = 0;
+        this.charge();
         if (!this.draining) this.o.source.resume();
         // The frames left over from a suspended chunk leave in one writev too.
         const dst = this.o.destination;
@@ -148,7 +165,7 @@ export class Pump {
           dst.uncork();
         }
       },
-      (err: Error) => this.o.onError(err),
+      (err: Error) => { if (!this.failed) this.o.onError(err); },
     );
   }
 
@@ -183,6 +200,14 @@ export class Pump {
     return chain;
   }
 
+  /** Tells the budget what this pump holds now; past the budget, the session ends (fail closed, nothing more forwarded). */
+  private charge(): boolean {
+    if (!this.lease || this.lease.hold(this.framer.buffered + this.queuedBytes)) return true;
+    this.failed = true;
+    this.o.onError(new PortcullisError("E_OUT_OF_MEMORY", "out of memory: the gateway's buffer budget is exhausted"));
+    return false;
+  }
+
   private write(buf: Buffer): void {
     this.o.onBytes?.(buf.length);
     if (!this.o.destination.write(buf) && !this.draining) {
@@ -194,6 +219,12 @@ export class Pump {
       });
     }
   }
+}
+
+function bytesOf(frames: Frame[]): number {
+  let n = 0;
+  for (const f of frames) n += f.raw.length;
+  return n;
 }
 
 function adjacent(a: Buffer, b: Buffer): boolean {

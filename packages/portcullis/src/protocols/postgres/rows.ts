@@ -5,6 +5,7 @@
  */
 import { PortcullisError } from "../../errors.js";
 import type { Frame } from "./framer.js";
+import { decodeBind } from "./messages.js";
 
 export interface FieldDescription {
   name: string;
@@ -76,23 +77,8 @@ export function encodeDataRow(values: (Buffer | null)[]): Buffer {
 
 /** Result-column format codes of a Bind: [] = all text, [f] = all f, else one per column. */
 export function bindResultFormats(frame: Frame): number[] {
-  const b = frame.raw;
-  let off = b.indexOf(0, 5) + 1; // portal
-  off = b.indexOf(0, off) + 1; // statement
-  if (off <= 0 || off + 2 > b.length) throw bad("Bind");
-  const nParamFormats = b.readInt16BE(off);
-  off += 2 + 2 * nParamFormats;
-  const nParams = b.readInt16BE(off);
-  off += 2;
-  for (let i = 0; i < nParams; i++) {
-    const len = b.readInt32BE(off);
-    off += 4 + Math.max(0, len);
-  }
-  const nResult = b.readInt16BE(off);
-  off += 2;
-  const formats: number[] = [];
-  for (let i = 0; i < nResult; i++) formats.push(b.readInt16BE(off + 2 * i));
-  return formats;
+  // One reading of a Bind, shared with policy and session state (messages.ts validates every count).
+  return decodeBind(frame).resultFormats;
 }
 
 export function formatOf(formats: number[], column: number): number {
