@@ -23,6 +23,7 @@ import { parseSearchPath } from "../../policy/sql/search-path.js";
 import { MaskingRegistry } from "./masking-registry.js";
 import { type Plan as MaskPlan, maskingStage } from "./masking-stage.js";
 import { SessionState, stateTracker } from "./session-objects.js";
+import { maskedStoreGuard } from "./masked-stores.js";
 import { CLIENT_CANCEL, policyStage } from "./policy-stage.js";
 import type { ApprovalMode } from "../../core/approval-gate.js";
 import { recordingStage } from "./recording-stage.js";
@@ -58,6 +59,7 @@ function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFact
     // Nearest the agent: it records what the agent receives (masked, refusals rewritten).
     const recording = session.recorder ? recordingStage(session) : undefined;
     const state = new SessionState<MaskPlan>((sql) => ctx.sqlCache.classify(sql));
+    const m = masking.get(ctx.config(), connection);
     const stages: MessageStage[] = [policyStage({
       session,
       state,
@@ -69,6 +71,7 @@ function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFact
       ...(recording ? { onOperation: recording.onOperation } : {}),
       approvals: ctx.approvals,
       approvalMode: agent.approvalMode,
+      ...(m.planner.hasColumnRules ? { maskedStores: maskedStoreGuard(m.planner) } : {}),
     })];
     // On the way out, budgets are charged after masking (what leaves) and before recording (a row
     // that is stopped was never received).
@@ -79,7 +82,6 @@ function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFact
       onBulkRead: (rows, command) => ctx.alerts.raise("bulk_read", { session: session.id, sub: session.principal.sub, connection: connection.name, rows, command }, `${session.principal.iss} ${session.principal.sub}`),
     }));
     if (recording) stages.unshift(recording);
-    const m = masking.get(ctx.config(), connection);
     if (!m.planner.inert) stages.push(maskingStage({ planner: m.planner, state, ...(m.text ? { text: m.text } : {}), key: ctx.maskingKey }));
     // Nearest the target: it sees what is really forwarded and the target's answers before any rewrite.
     stages.push(stateTracker(state));

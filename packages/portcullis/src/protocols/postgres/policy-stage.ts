@@ -21,6 +21,7 @@ import type { Frame } from "./framer.js";
 import { MSG, decodeBind, decodeExecute, decodeParse, decodeQuery, encode, pgError } from "./messages.js";
 import type { MessageStage, Verdict } from "./relay.js";
 import type { PreparedStatement, Portal, Resolution, SessionState } from "./session-objects.js";
+import { MASKED_STORE_MESSAGE, MASKED_STORE_RULE } from "./masked-stores.js";
 
 export interface PolicyStageDeps {
   session: Session;
@@ -44,6 +45,11 @@ export interface PolicyStageDeps {
   approvals?: ApprovalGate;
   /** hold (default) or defer, from `-c portcullis.approval=defer` in the startup options. */
   approvalMode?: ApprovalMode;
+  /**
+   * On connections with column rules: whether statements (their texts, and what they run) would store
+   * masked data (masked-stores.ts). undefined: they cannot store anything; a promise: the verdict.
+   */
+  maskedStores?: (sql: string, infos: readonly StatementInfo[]) => Promise<boolean> | undefined;
 }
 
 interface Refusal {
@@ -245,6 +251,40 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
     });
   };
 
+  /** The texts a Query runs: its own, and those of the prepared statements its EXECUTEs run. */
+  const executedTexts = (infos: StatementInfo[], sql: string): string => {
+    const texts = [sql];
+    for (const s of infos) {
+      if (s.executes === undefined) continue;
+      const r = state.statement(s.executes);
+      if ("known" in r) texts.push(r.known.text);
+    }
+    return texts.join(";\n");
+  };
+
+  /** Masked data may only leave as masked output: a statement that would store it is refused before policy runs it. */
+  const guarded = (p: Prepared, text: string, extended: boolean, go: () => Verdict | undefined | Promise<Verdict | undefined>): Verdict | undefined | Promise<Verdict | undefined> => {
+    const verdict = deps.maskedStores?.(text, resolveInOrder(p.infos));
+    if (!verdict) return go();
+    const segment = state.sent;
+    return verdict.then((stores) => {
+      if (!stores) return go();
+      const d: Decision = { action: "deny", rule: MASKED_STORE_RULE, message: MASKED_STORE_MESSAGE };
+      deps.onOperation?.(report(resolveInOrder(p.infos), d, "execute", p.summary).op, extended);
+      const text = `portcullis: denied by rule ${MASKED_STORE_RULE}: ${MASKED_STORE_MESSAGE}`;
+      return refuseWith("42501", text, `rule: ${MASKED_STORE_RULE}`, extended, segment);
+    });
+  };
+
+  const judgePortal = (prepared: Prepared): Verdict | undefined | Promise<Verdict | undefined> => {
+    const { decision, ticket } = judge(prepared, "execute");
+    deps.onOperation?.(ticket.op, true);
+    if (ticket.refusal) return refuseFor(ticket.refusal, true);
+    if (decision.action === "approve") return approve(decision, prepared, ticket, true, () => track(prepared.infos));
+    if (decision.action !== "allow") return refuse(decision, "42501", true);
+    return whenDurable(ticket, true, () => track(prepared.infos));
+  };
+
   const judgeQuery = (prepared: Prepared & { infos: StatementInfo[] }): Verdict | undefined | Promise<Verdict | undefined> => {
     const { decision, ticket } = judge(prepared, "execute");
     deps.onOperation?.(ticket.op, false);
@@ -270,8 +310,8 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
         const sql = decodeQuery(frame);
         const prepared = { ...deps.cache.facts(sql), text: sql };
         const wait = executeWait(prepared.infos);
-        if (wait) return wait.then(() => judgeQuery(prepared));
-        return judgeQuery(prepared);
+        if (wait) return wait.then(() => guarded(prepared, executedTexts(prepared.infos, sql), false, () => judgeQuery(prepared)));
+        return guarded(prepared, executedTexts(prepared.infos, sql), false, () => judgeQuery(prepared));
       }
       case MSG.Parse: {
         const { query } = decodeParse(frame);
@@ -294,12 +334,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
           if (!entry) return refuseUnknown("portal", portal, "34000");
           // Judged again by what it is now: the policy may have changed since Parse.
           const prepared = preparedFor(entry);
-          const { decision, ticket } = judge(prepared, "execute");
-          deps.onOperation?.(ticket.op, true);
-          if (ticket.refusal) return refuseFor(ticket.refusal, true);
-          if (decision.action === "approve") return approve(decision, prepared, ticket, true, () => track(prepared.infos));
-          if (decision.action !== "allow") return refuse(decision, "42501", true);
-          return whenDurable(ticket, true, () => track(prepared.infos));
+          return guarded(prepared, entry.statement ? entry.statement.text : entry.text, true, () => judgePortal(prepared));
         });
       }
       case MSG.FunctionCall: {

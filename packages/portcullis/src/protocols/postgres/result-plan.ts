@@ -107,6 +107,27 @@ export class ResultPlanner {
     });
   }
 
+  /**
+   * Whether any statement of `sql` reads a masked column anywhere in its tree: by name (qualified or
+   * not, through views), by a star over a relation with masked columns, or as a whole-row reference
+   * to one. `only` picks the statements to look at. undefined: the text cannot be analysed.
+   */
+  async readsMaskedColumn(sql: string, only: (tree: unknown) => boolean = () => true): Promise<boolean | undefined> {
+    if (this.rules.empty) return false;
+    const trees = parseStatementTrees(sql);
+    if (trees.length === 0) return undefined;
+    for (const tree of trees) {
+      if (!only(tree)) continue;
+      const rels = relationNames(tree);
+      const taints = new Map<string, RelationTaint>();
+      for (const r of rels) taints.set(r.name, await this.relationTaint(r.schema, r.name, 0));
+      const tainted = [...taints.values()].filter((t) => t.any);
+      if (tainted.length === 0) continue;
+      if (referencesMasked(tree, taints)) return true;
+    }
+    return false;
+  }
+
   private async columnOf(f: FieldDescription): Promise<ColumnAction> {
     const rel = await this.catalog.relation(f.tableOid);
     if (!rel) return { kind: "mask", mask: this.derivedMask };
@@ -166,4 +187,44 @@ export class ResultPlanner {
     value.catch(() => this.viewTaints.delete(oid));
     return value;
   }
+}
+
+type Node = Record<string, unknown>;
+const isNode = (v: unknown): v is Node => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Whether a tree's column references touch a tainted relation's masked columns (see readsMaskedColumn). */
+function referencesMasked(tree: unknown, taints: Map<string, RelationTaint>): boolean {
+  // Aliases name relations too: `select c from customers c` is a whole-row reference to customers.
+  const byAlias = new Map<string, RelationTaint>(taints);
+  const collect = (v: unknown): void => {
+    if (Array.isArray(v)) { v.forEach(collect); return; }
+    if (!isNode(v)) return;
+    if (typeof v.relname === "string" && isNode(v.alias) && typeof v.alias.aliasname === "string") {
+      const t = taints.get(v.relname);
+      if (t) byAlias.set(v.alias.aliasname, t);
+    }
+    for (const x of Object.values(v)) collect(x);
+  };
+  collect(tree);
+  const all = [...taints.values()];
+  let found = false;
+  const visit = (v: unknown): void => {
+    if (found) return;
+    if (Array.isArray(v)) { v.forEach(visit); return; }
+    if (!isNode(v)) return;
+    const ref = v.ColumnRef;
+    if (isNode(ref) && Array.isArray(ref.fields)) {
+      const fields = ref.fields.map((f) => (isNode(f) && isNode(f.String) && typeof f.String.sval === "string" ? f.String.sval : isNode(f) && "A_Star" in f ? "*" : ""));
+      const last = fields[fields.length - 1]!;
+      const qualifier = fields.length >= 2 ? byAlias.get(fields[fields.length - 2]!) : undefined;
+      const candidates = qualifier ? [qualifier] : all;
+      if (last === "*") found = candidates.some((t) => t.any);
+      else if (fields.length === 1 && byAlias.get(last)?.any) found = true;
+      else found = candidates.some((t) => t.column(last));
+      if (found) return;
+    }
+    for (const x of Object.values(v)) visit(x);
+  };
+  visit(tree);
+  return found;
 }

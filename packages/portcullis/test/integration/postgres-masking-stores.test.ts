@@ -1,0 +1,99 @@
+/**
+ * Attack tests: a masked value cannot be laundered by storing it somewhere unmasked and reading it
+ * back. On a connection with column rules, every statement that reads a masked column and writes or
+ * stores anything is refused before it reaches the target; the target's own tables, settings and
+ * large objects (read directly, not through the gateway) are the witnesses.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import pg from "pg";
+import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+
+const SEED = "qv-laundered-secret-37";
+const MASKING = [{ connections: ["app"], columns: ["customers.secret"], strategy: "redact" }];
+const RULES = [{ name: "allow-unknown", when: { sql: { statements: ["unknown"] } }, action: "allow" }];
+
+/** Every route tried: each must be refused with the masked-data-store rule. */
+const ROUTES = [
+  "insert into sink select secret from customers",
+  "insert into sink values ((select secret from customers limit 1)) returning v",
+  "insert into sink select upper(reverse(secret)) from customers",
+  "insert into sink select encode(convert_to(secret, 'UTF8'), 'base64') from customers",
+  "insert into sink select c::text from customers c",
+  "insert into sink select row_to_json(customers)::text from customers",
+  "insert into sink select x.s from (select secret as s from customers) x",
+  "with x as (select secret from customers) insert into sink select * from x",
+  "with x as (select * from customers) insert into sink select secret from x",
+  "insert into sink select v from masked_view",
+  "update sink set v = (select secret from customers limit 1)",
+  "update sink set v = c.secret from customers c where c.id = 1",
+  "merge into sink s using customers c on false when not matched then insert values (c.secret)",
+  "create table copied as select secret from customers",
+  "select secret into copied2 from customers",
+  "create table copied3 as select * from customers",
+  "select set_config('app.stash', secret, false) from customers limit 1",
+  "select set_config('application_name', (select secret from customers limit 1), false)",
+  "select lo_from_bytea(0, convert_to(secret, 'UTF8')) from customers limit 1",
+  "select pg_notify('ch', secret) from customers",
+  "PREPARE stash AS insert into sink select secret from customers",
+  "call stash_proc((select secret from customers limit 1))",
+];
+
+describe("masked data cannot be stored and read back", () => {
+  let target: TestTarget;
+  let gw: TestGateway;
+  let direct: pg.Client;
+
+  before(async () => {
+    target = await startTarget();
+    gw = await startTestGateway({ target, overrides: { masking: MASKING, rules: RULES } });
+    direct = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
+    await direct.connect();
+    await direct.query("create table customers (id int primary key, secret text, name text)");
+    await direct.query(`insert into customers select g, '${SEED}-' || g, 'name ' || g from generate_series(1, 3) g`);
+    await direct.query("create table sink (v text)");
+    await direct.query("create view masked_view as select id, secret as v from customers");
+    await direct.query("create procedure stash_proc(v text) language sql as $$ insert into sink values (v) $$");
+  });
+  after(async () => {
+    await direct?.end();
+    await gw?.stop();
+    await target?.stop();
+  });
+
+  it("refuses every statement that would store a masked value, over the simple and the extended protocol", async () => {
+    const client = new pg.Client(gw.clientConfig(await gw.token()));
+    await client.connect();
+    for (const sql of ROUTES) {
+      for (const extended of [false, true]) {
+        const q = extended ? client.query(sql, []) : client.query(sql);
+        await assert.rejects(q, (e: Error & { code?: string }) => e.code === "42501" && /masked-data-store/.test(e.message), `${extended ? "extended" : "simple"}: ${sql}`);
+      }
+    }
+    // EXECUTE of a statement prepared directly on the target by name is judged by what it runs.
+    assert.equal((await client.query("select current_setting('app.stash', true) as v")).rows[0].v ?? null, null);
+    await client.end();
+    // The witnesses, read directly from the target: nothing was stored anywhere.
+    assert.equal(Number((await direct.query("select count(*) as n from sink")).rows[0].n), 0);
+    assert.equal(Number((await direct.query("select count(*) as n from pg_largeobject_metadata")).rows[0].n), 0);
+    const tables = (await direct.query("select relname from pg_class where relname like 'copied%'")).rows;
+    assert.deepEqual(tables, []);
+  });
+
+  it("allows writes that read no masked column, and reading masked columns stays masked", async () => {
+    const client = new pg.Client(gw.clientConfig(await gw.token()));
+    await client.connect();
+    await client.query("insert into sink values ('plain')");
+    await client.query("insert into sink select name from customers where id = 1");
+    await client.query("update customers set secret = 'replaced' where id = 3");
+    // A view stores nothing: what it derives is masked when read, by lineage through its definition.
+    await client.query("create view derived_view as select id, lower(secret) as s from customers");
+    for (const r of (await client.query("select s from derived_view")).rows) assert.ok(!String(r.s).includes(SEED.toLowerCase()), `unmasked: ${r.s}`);
+    const rows = (await client.query("select secret from customers order by id")).rows;
+    for (const r of rows) assert.ok(!String(r.secret).includes(SEED), `unmasked: ${r.secret}`);
+    const sink = (await client.query("select v from sink order by v")).rows.map((r) => r.v);
+    assert.deepEqual(sink, ["name 1", "plain"]);
+    await client.end();
+    await direct.query("delete from sink");
+  });
+});
