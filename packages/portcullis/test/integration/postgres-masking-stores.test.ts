@@ -54,6 +54,8 @@ describe("masked data cannot be stored and read back", () => {
     await direct.query("create table sink (v text)");
     await direct.query("create view masked_view as select id, secret as v from customers");
     await direct.query("create procedure stash_proc(v text) language sql as $$ insert into sink values (v) $$");
+    await direct.query("create function shout(v text) returns int language plpgsql as $$ begin raise exception using errcode = '22000', message = v, detail = v, hint = v; end $$");
+    await direct.query("analyze customers");
   });
   after(async () => {
     await direct?.end();
@@ -95,5 +97,39 @@ describe("masked data cannot be stored and read back", () => {
     assert.deepEqual(sink, ["name 1", "plain"]);
     await client.end();
     await direct.query("delete from sink");
+  });
+
+  it("reads that carry a masked value in disguise stay masked: whole rows, planner statistics, errors", async () => {
+    const client = new pg.Client(gw.clientConfig(await gw.token()));
+    await client.connect();
+    const seen: string[] = [];
+    const collect = (rows: Record<string, unknown>[]) => { for (const r of rows) seen.push(JSON.stringify(r)); };
+    for (const sql of [
+      "select c from customers c",
+      "select c::text as t from customers c",
+      "select row_to_json(c)::text as j from customers c",
+      "select (c).secret from (select c from customers c) x",
+      "select most_common_vals::text as m, histogram_bounds::text as h from pg_stats where tablename = 'customers'",
+      "select * from pg_stats where tablename = 'customers'",
+    ]) {
+      for (const extended of [false, true]) collect((extended ? await client.query(sql, []) : await client.query(sql)).rows);
+    }
+    for (const sql of [
+      "select secret::int from customers",
+      "select secret::regclass from customers",
+      "select xmlparse(document secret) from customers",
+      "select shout(secret) from customers",
+      "select to_date(secret, 'YYYY') from customers",
+      "select secret::json from customers",
+    ]) {
+      for (const extended of [false, true]) {
+        const err = await (extended ? client.query(sql, []) : client.query(sql)).then(() => undefined, (e: pg.DatabaseError) => e);
+        assert.ok(err, `${sql} failed at the target`);
+        seen.push(JSON.stringify({ m: err.message, d: err.detail, h: err.hint, w: err.where, q: err.internalQuery }));
+      }
+    }
+    await client.end();
+    assert.ok(seen.length > 20);
+    for (const s of seen) assert.ok(!s.includes(SEED), `a masked value reached the agent: ${s}`);
   });
 });

@@ -137,30 +137,35 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
     throw new PortcullisError("E_PROTOCOL", why);
   };
 
-  const maskFields = (frame: Frame): Verdict | undefined => {
+  /**
+   * Errors and notices. Detectors scan every text field. With column rules, a field may carry a
+   * value of a masked column in clear, so: anything a RAISE wrote (any SQLSTATE: RAISE picks its own)
+   * and every notice is withheld; DETAIL, CONTEXT and the internal query are withheld (they quote rows:
+   * `Failing row contains (...)`, `Key (email)=(...)`, XML parser lines); in the message and hint,
+   * quoted text is kept only where the agent wrote it in its own statement (identifiers, literals).
+   */
+  const maskFields = (frame: Frame, statement: string | undefined): Verdict | undefined => {
     const fields = decodeErrorFields(frame);
     const code = fields.get("C") ?? "";
+    const raised = code === "P0001" || fields.get("R") === "exec_stmt_raise" || frame.type === MSG.NoticeResponse;
     let changed = false;
     for (const key of ["M", "D", "H", "W", "q"]) {
       let v = fields.get(key);
       if (v === undefined) continue;
       const before = v;
       v = maskText(v) ?? v;
-      if (planner.hasColumnRules && (key === "M" || key === "D" || key === "W")) {
-        if (code === "P0001" || frame.type === MSG.NoticeResponse) {
-          // RAISE can print any value, masked columns included, with no quotes to find: withheld whole.
-          v = "[REDACTED: message may carry masked data]";
-        } else if (!code.startsWith("42")) {
-          // Errors quote the offending value (`invalid input syntax ...: "alice"`, `Key (email)=(...)`,
-          // `cross-database references ...: "a.b.c"`). Syntax and name errors (42xxx) quote the
-          // statement's own identifiers, which the agent wrote: those stay.
-          v = v.replace(/"[^"]*"/g, '"[REDACTED]"').replace(/\)=\((.*)\)/g, ")=([REDACTED])");
-        }
+      if (planner.hasColumnRules) {
+        if (raised || key === "D" || key === "W" || key === "q") v = "[REDACTED: may carry masked data]";
+        else v = v.replace(/"((?:[^"]|"")*)"/g, (q, inner: string) => (quotable(inner, statement, code) ? q : '"[REDACTED]"')).replace(/\)=\((.*)\)/g, ")=([REDACTED])");
       }
       if (v !== before) { fields.set(key, v); changed = true; }
     }
     return changed ? { forward: [encode.errorFields(frame.type, fields)] } : undefined;
   };
+
+  /** The text the agent sent for the result being answered (what an error may quote back). */
+  const sourceText = (source: Source | undefined): string | undefined =>
+    source?.text ?? (source?.statement !== undefined ? state.confirmedStatement(source.statement)?.text : source?.portal !== undefined ? portalText(source.portal) : undefined);
 
   const planFor = (source: Source | undefined, fields: FieldDescription[]): Promise<Plan> | Plan => {
     const types = fields.map((f) => f.typeOid);
@@ -248,13 +253,14 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
       case MSG.ErrorResponse: {
         // The error answers the segment being processed now; a later segment's sources stay queued.
         const head = sources[0];
+        const statement = head && head.segment === state.done ? sourceText(head) : undefined;
         if (head && head.segment === state.done) sources.shift();
         current = undefined;
         copy = undefined;
-        return maskFields(frame);
+        return maskFields(frame, statement);
       }
       case MSG.NoticeResponse:
-        return maskFields(frame);
+        return maskFields(frame, undefined);
       case T.Notification: {
         // pid, channel, payload
         const b = frame.raw;
@@ -329,6 +335,16 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
       MSG.NoticeResponse, T.Notification, T.CopyOut, T.CopyData, T.CopyDone, T.FunctionCallResponse, MSG.ReadyForQuery,
     ],
   };
+}
+
+/**
+ * Quoted text an error may keep under column rules: what the agent wrote in its own statement, and
+ * the marker of a statement the policy refused (only ever a syntax error: a masked value shaped like
+ * one would leak nothing but that shape).
+ */
+function quotable(inner: string, statement: string | undefined, code: string): boolean {
+  if (code === "42601" && /^portcullis_denied_[0-9a-f]{16}$/.test(inner)) return true;
+  return statement !== undefined && inner !== "" && statement.includes(inner);
 }
 
 /** The text/CSV options of a COPY statement, read from its parse tree (defaults per format). */

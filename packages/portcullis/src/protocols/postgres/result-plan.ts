@@ -24,6 +24,10 @@ const STRICTNESS: Strategy[] = ["null", "redact", "hash", "partial"];
 
 interface Cached<T> { at: number; value: Promise<T> }
 
+/** Catalog relations that expose sample values of other tables' columns (most_common_vals, histogram_bounds...). */
+const STATISTICS_RELATIONS = new Set(["pg_stats", "pg_statistic", "pg_stats_ext", "pg_stats_ext_exprs", "pg_statistic_ext_data"]);
+const ALL_TAINTED: RelationTaint = { column: () => true, any: true };
+
 export class ResultPlanner {
   private readonly viewTaints = new Map<number, Cached<OutputTaint | undefined>>();
   private readonly derivedMask: ColumnMask;
@@ -137,7 +141,8 @@ export class ResultPlanner {
       const tainted = !taint || (taint.hasStar ? taint.anyTainted : taint.entries[f.attnum - 1] ?? true);
       return tainted ? { kind: "mask", mask: this.derivedMask } : this.fallback;
     }
-    if (column === undefined) return this.fallback;
+    // Attribute 0 (or one the catalog does not list) is the whole row: it carries every column, masked ones too.
+    if (column === undefined) return this.rules.coversTable(rel.schema, rel.name) ? { kind: "mask", mask: this.derivedMask } : this.fallback;
     const mask = this.rules.maskFor({ schema: rel.schema, table: rel.name, column });
     return mask ? { kind: "mask", mask } : this.fallback;
   }
@@ -150,6 +155,8 @@ export class ResultPlanner {
 
   /** Taint of a relation named in a statement: every same-named relation the catalog knows, OR-ed. */
   private async relationTaint(schema: string | undefined, name: string, depth: number): Promise<RelationTaint> {
+    // Planner statistics hold sample values of every column, masked ones included.
+    if (STATISTICS_RELATIONS.has(name.toLowerCase())) return ALL_TAINTED;
     const byName: RelationTaint = {
       column: (c) => this.rules.coversColumn(schema, name, c),
       any: this.rules.coversTable(schema, name),
