@@ -41,10 +41,11 @@ const gateway = z.object({
   data_dir: z.string().min(1).default("./.portcullis"),
   /**
    * Largest single protocol message accepted from either side; larger ones end the session.
-   * 16 MB holds any statement text, a Bind with multi-megabyte parameters and a COPY row (clients
-   * send COPY data in chunks, the target one row per message); it bounds what one partial message pins.
+   * 32 MB holds any statement text, a Bind with multi-megabyte parameters, a COPY row (clients send
+   * COPY data in chunks, the target one row per message) and a 15 MB bytea read back as hex text
+   * (twice its size); it bounds what one partial message pins (the buffer budget bounds the sum).
    */
-  max_message_size: size.default(16 * 1024 * 1024),
+  max_message_size: size.default(32 * 1024 * 1024),
   /** One deadline over everything before the agent has authenticated, TLS handshake included (PostgreSQL's authentication_timeout). */
   authentication_timeout: duration.refine((ms) => ms > 0, { message: "expected a positive duration" }).default(15_000),
   /** Agent connections open at once, authenticated or not, per listener. */

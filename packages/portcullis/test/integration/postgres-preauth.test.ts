@@ -27,6 +27,8 @@ const LIMITS = {
   max_unauthenticated_per_source: 20,
   max_unauthenticated: 40,
   max_connections: 100,
+  max_message_size: "2MB",
+  max_buffered_bytes: "4MB",
 };
 
 /** The first bytes of a TLS ClientHello record: enough to start a handshake, never enough to finish it. */
@@ -221,6 +223,37 @@ describe("postgres pre-authentication limits", () => {
     await assertSurvived();
   });
 
+  it("the buffer budget across sessions: the session that would pass it ends with 53200, the others go on", async () => {
+    const before = await hits("max_buffered_bytes");
+    const buffered = () => metric(gw.httpPort, "portcullis_buffered_bytes", { protocol: "postgres" });
+    // A 1.5 MB query (under max_message_size), sent all but its last bytes: the gateway must hold it.
+    const query = typed("Q", Buffer.concat([Buffer.from("select 'ok' as r -- "), Buffer.alloc(1536 * 1024, 0x61), Buffer.from([0])]));
+    const head = query.subarray(0, query.length - 16);
+    const tail = query.subarray(query.length - 16);
+    const [a, b, c] = [await rawLogin(gw.port, await gw.token()), await rawLogin(gw.port, await gw.token()), await rawLogin(gw.port, await gw.token())];
+    try {
+      await a.conn.write(head);
+      await b.conn.write(head);
+      await eventually("two partial queries to be held", async () => ((await buffered()) >= 2 * (head.length - 64 * 1024) ? true : undefined));
+      // A third would take the total past 4 MB.
+      await c.conn.write(head);
+      const { messages } = await c.conn.readToClose();
+      const f = errorFields(messages.find((m) => m.type === "E")!.body);
+      assert.equal(f.S, "FATAL");
+      assert.equal(f.C, "53200");
+      assert.equal(await hits("max_buffered_bytes"), before + 1);
+      // The sessions within the budget finish their queries.
+      for (const s of [a, b]) {
+        await s.conn.write(tail);
+        const got = await s.conn.readUntil("Z");
+        assert.ok(got.some((m) => m.type === "D"), `a result, got ${got.map((m) => m.type).join("")}`);
+      }
+    } finally {
+      for (const s of [a, b, c]) s.conn.destroy();
+    }
+    await eventually("the budget to be returned", async () => ((await buffered()) === 0 ? true : undefined));
+  });
+
   describe("malformed Bind counts: one FATAL 08P01 in PostgreSQL's words, never a JavaScript error", () => {
     const parse = typed("P", Buffer.concat([cstr("s1"), cstr("select $1::int as n"), int16(0)]));
     const sync = typed("S");
@@ -326,8 +359,6 @@ describe("descriptor exhaustion: thousands of stalled TLS handshakes from one so
           } else if (r.answer[0] === 0x45) refused++;
         }
       }
-      assert.ok(answeredS > 0 && refused > 0, `answered S: ${answeredS}, refused: ${refused}`);
-      assert.equal(answeredS + refused, ATTACK_SOCKETS, "every attack socket was answered, none just dropped");
       // While they stall, a legitimate agent from another address logs in well within the deadline.
       const issuer = await DevIssuer.open(gateway.dataDir);
       const token = await issuer.issue({ sub: "agent-1", groups: ["agents"], ttlSeconds: 600 });
@@ -335,6 +366,8 @@ describe("descriptor exhaustion: thousands of stalled TLS handshakes from one so
       await client.connect();
       assert.deepEqual((await client.query("select 1 as one")).rows, [{ one: 1 }]);
       await client.end();
+      assert.ok(answeredS > 0 && refused > 0, `answered S: ${answeredS}, refused: ${refused}`);
+      assert.equal(answeredS + refused, ATTACK_SOCKETS, "every attack socket was answered, none just dropped");
       assert.equal(await hits("max_unauthenticated_per_source") - refusedBefore, refused, "every refusal counted");
       // The deadline closes every stalled handshake; the test closes none of them.
       await Promise.all(sockets.map(closed));
