@@ -202,15 +202,23 @@ describe("postgres pre-authentication limits", () => {
         stalled.push(socket);
       }
       assert.ok(await unauthenticatedOpen() >= LIMITS.max_unauthenticated_per_source);
-      // One more from the same source: refused at once, in PostgreSQL's words.
-      const over = await RawPg.connect(gw.port);
-      await over.write(sslRequest());
-      const { messages } = await over.readToClose();
-      assert.deepEqual(messages.map((m) => m.type), ["E"]);
-      const f = errorFields(messages[0]!.body);
-      assert.equal(f.S, "FATAL");
-      assert.equal(f.C, "53300");
-      assert.equal(await hits("max_unauthenticated_per_source"), before + 1);
+      // More from the same source: each refused at once, in PostgreSQL's words.
+      const logsBefore = gw.logs.length;
+      for (let i = 0; i < 5; i++) {
+        const over = await RawPg.connect(gw.port);
+        await over.write(sslRequest());
+        const { messages } = await over.readToClose();
+        assert.deepEqual(messages.map((m) => m.type), ["E"]);
+        const f = errorFields(messages[0]!.body);
+        assert.equal(f.S, "FATAL");
+        assert.equal(f.C, "53300");
+        assert.match(f.M!, /too many clients/);
+      }
+      assert.equal(await hits("max_unauthenticated_per_source"), before + 5, "every refusal counted");
+      // Logged, but not once per refusal: an attack must not flood the log.
+      const lines = gw.logs.slice(logsBefore).filter((l) => l.includes("connection limit reached") && l.includes("max_unauthenticated_per_source"));
+      assert.equal(lines.length, 1, lines.join(""));
+      assert.match(lines[0]!, /"source":"127\.0\.0\.1"/);
       // Another source is not held back by the first one's stalled handshakes.
       const client = clientFrom("127.0.0.2", gw.clientConfig(await gw.token()));
       await client.connect();
