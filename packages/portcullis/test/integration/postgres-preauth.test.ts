@@ -192,6 +192,16 @@ describe("postgres pre-authentication limits", () => {
     assert.match(f.M!, /canceling authentication due to timeout/);
   });
 
+  it("a client that leaves in the middle of its startup packet gives back what the gateway buffered", async () => {
+    const buffered = () => metric(gw.httpPort, "portcullis_buffered_bytes", { protocol: "postgres" });
+    const packet = startupPacket({ user: "agent", database: "app", application_name: "x".repeat(4000) });
+    const conn = await RawPg.connect(gw.port);
+    await conn.write(packet.subarray(0, 3000));
+    await eventually("the partial packet to be held", async () => ((await buffered()) >= 3000 ? true : undefined));
+    conn.destroy();
+    await eventually("the budget to be returned", async () => ((await buffered()) === 0 ? true : undefined));
+  });
+
   it("the per-source cap bites (53300, counted) while another source still logs in", async () => {
     const before = await hits("max_unauthenticated_per_source");
     const stalled: Socket[] = [];

@@ -128,6 +128,8 @@ export class HandshakeReader {
 
   private fail(err: Error): void {
     this.failure ??= err;
+    // Nothing buffered is read after a failure (the socket ended, or the handshake is refused).
+    this.lease?.release();
     const w = this.waiter;
     this.waiter = undefined;
     w?.reject(this.failure);
