@@ -40,7 +40,8 @@ describe("one reading of the bytes", () => {
   });
 
   it("refuses a client encoding other than UTF8 at startup, in options, and by SET", async () => {
-    for (const extra of [{ client_encoding: "LATIN1" }, { client_encoding: "WIN1252" }, { options: "-c client_encoding=LATIN1" }, { options: "-c client_encoding=euc_jp" }]) {
+    const extras: Record<string, string>[] = [{ client_encoding: "LATIN1" }, { client_encoding: "WIN1252" }, { options: "-c client_encoding=LATIN1" }, { options: "-c client_encoding=euc_jp" }];
+    for (const extra of extras) {
       const conn = await RawPg.connect(gw.port);
       await conn.write(startupPacket({ user: "agent", database: "app", ...extra }));
       await assert.rejects(finishLogin(conn, await gw.token()), /read SQL differently/, JSON.stringify(extra));
