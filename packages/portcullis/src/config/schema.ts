@@ -5,6 +5,7 @@
  * accepted and ignored.
  */
 import { z } from "zod";
+import { BODY_OPERATORS } from "../policy/http.js";
 import { STATEMENT_KINDS } from "../policy/sql/kinds.js";
 import { parseAddress, parseDuration, parseSize } from "./units.js";
 
@@ -146,6 +147,8 @@ const httpConnection = z.object({
   binary_responses: z.enum(["pass", "refuse"]).default("pass"),
   /** A Streamable HTTP MCP server: JSON-RPC tools/call requests are judged by tool name (`when.mcp`). */
   mcp: z.boolean().default(false),
+  /** Path rules match case-insensitively (as Express, ASP.NET and IIS route) unless the target routes by case. */
+  paths_case_sensitive: z.boolean().default(false),
 }).strict();
 
 const connection = z.discriminatedUnion("type", [postgresConnection, httpConnection]);
@@ -160,15 +163,36 @@ const sqlCondition = z.object({
   program: z.literal(true).optional(),
 }).strict().refine((c) => Object.keys(c).length > 0, { message: "expected at least one condition" });
 
+/** What is wrong with a `body_json` value (a literal, or an operator object of policy/http.ts). */
+function bodyValueProblem(value: unknown): string | undefined {
+  if (value === undefined) return "expected a value";
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const keys = Object.keys(value);
+  const ops = keys.filter((k) => (BODY_OPERATORS as readonly string[]).includes(k));
+  if (ops.length === 0) return undefined;
+  if (ops.length !== keys.length) return `expected only operators (${BODY_OPERATORS.join(", ")}) or none; to match an object with such keys, use { eq: {...} }`;
+  const v = value as Record<string, unknown>;
+  for (const op of ["gt", "gte", "lt", "lte"]) {
+    if (op in v && (typeof v[op] !== "number" || !Number.isFinite(v[op]))) return `${op}: expected a number`;
+  }
+  if ("in" in v && (!Array.isArray(v.in) || v.in.length === 0)) return "in: expected a non-empty list";
+  return undefined;
+}
+
 const httpCondition = z.object({
   methods: z.array(z.string().regex(/^[A-Za-z]+$/).transform((m) => m.toUpperCase())).min(1).optional(),
   paths: patternList.optional(),
   /** Header name → glob its value must match. */
   headers: z.record(z.string().min(1), z.string()).optional(),
-  /** JSON body field (dotted path, `$.` optional, array indexes as numbers) → the value it must equal. */
+  /**
+   * JSON body field (dotted path, `$.` optional, array indexes as numbers) → a literal it must equal
+   * (typed), or an object of operators: `eq`, `ne`, `in` (a list), `gt`, `gte`, `lt`, `lte` (numbers).
+   */
   body_json: z.record(z.string(), z.unknown()).superRefine((fields, ctx) => {
-    for (const path of Object.keys(fields)) {
+    for (const [path, value] of Object.entries(fields)) {
       if (!/^(\$\.)?[^.\s]+(\.[^.\s]+)*$/.test(path)) ctx.addIssue({ code: "custom", path: [path], message: 'expected a dotted path such as "$.refund.amount"' });
+      const problem = bodyValueProblem(value);
+      if (problem) ctx.addIssue({ code: "custom", path: [path], message: problem });
     }
   }).optional(),
 }).strict().refine((c) => Object.keys(c).length > 0, { message: "expected at least one condition" });

@@ -3,7 +3,13 @@ import type { StatementInfo } from "./sql/classify.js";
 
 export type Operation =
   | { type: "sql"; statements: StatementInfo[] }
-  | { type: "http"; method: string; path: string; headers: Record<string, string | undefined>; mcp?: McpCall[]; body?: unknown }
+  | {
+    type: "http"; method: string; path: string; headers: Record<string, string | undefined>; mcp?: McpCall[]; body?: unknown;
+    /** Why the body could not be read as the target would (then `body` is absent); see policy/http.ts. */
+    undecidable?: { reason: string; mcp: boolean };
+    /** The connection's `paths_case_sensitive`. */
+    pathsCaseSensitive?: boolean;
+  }
   | { type: "ssh"; command: string };
 
 /** A JSON-RPC `tools/call` inside an MCP request (HTTP connections with `mcp: true`). */
@@ -27,6 +33,9 @@ export interface Decision {
 
 /** Name of the built-in rule that denies what cannot be parsed when no rule speaks of `unknown`. */
 export const UNKNOWN_DEFAULT_RULE = "default-deny-unknown";
+
+/** Built-in rule refusing an HTTP request whose body a `body_json` or MCP rule would have to read but cannot (400 undecidable_body). */
+export const UNDECIDABLE_BODY_RULE = "undecidable-body";
 
 /** Built-in rule refusing changes to settings that alter how SQL text is read (lexer-settings.ts). */
 export const PROTECTED_SETTING_RULE = "protected-setting";

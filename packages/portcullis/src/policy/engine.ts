@@ -4,8 +4,9 @@
  */
 import type { RuleConfig } from "../config/schema.js";
 import { memberOf, type Principal } from "../identity/principal.js";
-import { type Action, type Decision, type McpCall, type Operation, PROTECTED_SETTING_RULE, STRICTNESS, UNKNOWN_DEFAULT_RULE } from "./decision.js";
+import { type Action, type Decision, type McpCall, type Operation, PROTECTED_SETTING_RULE, STRICTNESS, UNDECIDABLE_BODY_RULE, UNKNOWN_DEFAULT_RULE } from "./decision.js";
 import { anyGlob } from "./glob.js";
+import { type HttpMatcher, compileHttpCondition } from "./http.js";
 import type { SqlAction, StatementInfo, TableName } from "./sql/classify.js";
 import { DEFAULT_SEARCH_PATH, type SearchPath, nextSearchPath, schemasOf } from "./sql/search-path.js";
 
@@ -19,7 +20,7 @@ interface CompiledRule {
   connections?: Set<string>;
   groups?: string[];
   sql?: (s: StatementInfo, schemas: Schemas) => boolean;
-  http?: (op: Extract<Operation, { type: "http" }>) => boolean;
+  http?: HttpMatcher;
   mcp?: (call: McpCall) => boolean;
   ssh?: (op: Extract<Operation, { type: "ssh" }>) => boolean;
   /** Whether the rule's SQL condition names the `unknown` kind (then it, not the default, decides). */
@@ -91,21 +92,7 @@ function compileRule(r: RuleConfig): CompiledRule {
     speaksOfUnknown: r.when.sql?.statements?.includes("unknown") ?? false,
   };
   if (r.when.sql) c.sql = compileSql(r.when.sql);
-  if (r.when.http) {
-    const h = r.when.http;
-    const methods = h.methods ? new Set(h.methods) : undefined;
-    const paths = h.paths ? anyGlob(h.paths, { separator: "/" }) : undefined;
-    const headers = h.headers ? Object.entries(h.headers).map(([k, v]) => [k.toLowerCase(), anyGlob([v])] as const) : [];
-    const fields = h.body_json ? Object.entries(h.body_json).map(([p, v]) => [p.replace(/^\$\./, "").split("."), JSON.stringify(v)] as const) : [];
-    c.http = (op) =>
-      (!methods || methods.has(op.method.toUpperCase())) &&
-      (!paths || paths(op.path)) &&
-      fields.every(([path, expected]) => JSON.stringify(valueAt(op.body, path)) === expected) &&
-      headers.every(([k, m]) => {
-        const v = Object.entries(op.headers).find(([name]) => name.toLowerCase() === k)?.[1];
-        return v !== undefined && m(v);
-      });
-  }
+  if (r.when.http) c.http = compileHttpCondition(r.when.http);
   if (r.when.mcp) {
     const tools = anyGlob(r.when.mcp.tools);
     c.mcp = (call) => tools(call.tool);
@@ -149,8 +136,17 @@ export class PolicyEngine {
       (r) => (!r.connections || r.connections.has(connection)) && (!r.groups || memberOf(principal, r.groups)),
     );
     if (op.type === "http") {
-      // The request as a whole, then each MCP tool call in it: the strictest outcome wins.
-      const rule = applicable.find((r) => r.http?.(op) ?? false);
+      // The request as a whole (first rule that matches), then each MCP tool call in it: the
+      // strictest outcome wins. A rule that may match, were the body readable, refuses the request:
+      // first-match order cannot be kept without knowing whether it matched.
+      let rule: CompiledRule | undefined;
+      for (const r of applicable) {
+        const verdict = r.http?.(op) ?? "no";
+        if (verdict === "undecidable") return undecidableBody(op);
+        if (verdict === "yes") { rule = r; break; }
+      }
+      // An MCP body the gateway could not read may carry any tool call.
+      if (op.undecidable?.mcp && applicable.some((r) => r.mcp)) return undecidableBody(op);
       let worst: Decision = rule ? this.outcome(rule) : { action: "allow" };
       for (const call of op.mcp ?? []) {
         const r = applicable.find((x) => x.mcp?.(call) ?? false);
@@ -196,12 +192,7 @@ export class PolicyEngine {
   }
 }
 
-/** The value at a dotted path in a parsed JSON body (undefined when absent). */
-function valueAt(body: unknown, path: readonly string[]): unknown {
-  let v = body;
-  for (const key of path) {
-    if (v === null || typeof v !== "object") return undefined;
-    v = Array.isArray(v) ? (/^\d+$/.test(key) ? v[Number(key)] : undefined) : (v as Record<string, unknown>)[key];
-  }
-  return v;
+function undecidableBody(op: Extract<Operation, { type: "http" }>): Decision {
+  const why = op.undecidable?.reason ?? "a body field cannot be compared the way every target would read it";
+  return { action: "deny", rule: UNDECIDABLE_BODY_RULE, message: `the request body cannot be judged: ${why}` };
 }

@@ -23,7 +23,9 @@ import { bearerToken } from "../../identity/bearer.js";
 import { httpOperationKeys } from "../../approvals/keys.js";
 import { type ErrorCode, PortcullisError, isPortcullisError } from "../../errors.js";
 import type { Principal } from "../../identity/principal.js";
-import { bodyKind, contentDecoders, decodeContent, readBody } from "./body.js";
+import { UNDECIDABLE_BODY_RULE } from "../../policy/decision.js";
+import { bodyKind, contentDecoders, decodeContent, readBody, readRequestBody } from "./body.js";
+import { readJsonBody } from "./json-body.js";
 import { CredentialInjector } from "./credentials.js";
 import { requestHeadersForTarget, responseHeadersForAgent, runHintsOf } from "./headers.js";
 import { type HttpMasking, httpMasking } from "./masking.js";
@@ -163,17 +165,21 @@ export class HttpTargets {
 
   private async proxy(session: Session, connection: HttpConnection, target: TargetPath, req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
     const path = target.judged;
-    const body = await readBody(req, connection.max_request_body);
+    const body = await readRequestBody(req, connection.max_request_body);
     const method = (req.method ?? "GET").toUpperCase();
     const query = target.forward.includes("?") ? target.forward.slice(target.forward.indexOf("?")) : "";
     const opHeaders: Record<string, string | undefined> = {};
     for (const [k, v] of Object.entries(req.headers)) if (k !== "authorization") opHeaders[k] = Array.isArray(v) ? v.join(", ") : v;
-    const mcp = connection.mcp && method === "POST" ? parseMcp(body) : undefined;
-    const json = bodyKind(req.headers["content-type"]) === "json" ? parseJson(body) : undefined;
+    // Read once, whatever the Content-Type says: a target may parse any body as JSON (json-body.ts).
+    const reading = readJsonBody(req.headers, body);
+    const mcpPost = connection.mcp && method === "POST";
+    const mcp = mcpPost && reading.kind === "json" ? parseMcp(reading.value) : undefined;
     const decision = this.ctx.policy().decide(session.principal, connection.name, {
       type: "http", method, path, headers: opHeaders,
+      ...(connection.paths_case_sensitive ? { pathsCaseSensitive: true } : {}),
       ...(mcp?.calls.length ? { mcp: mcp.calls } : {}),
-      ...(json !== undefined ? { body: json } : {}),
+      ...(reading.kind === "json" ? { body: reading.value } : {}),
+      ...(reading.kind === "undecidable" ? { undecidable: { reason: reading.reason, mcp: mcpPost } } : {}),
     });
     const masking = httpMasking(this.ctx.config(), connection.name, this.ctx.maskingKey);
     const requestText = body.length > 0 && bodyKind(req.headers["content-type"]) !== "binary" ? body.toString("utf8") : undefined;
@@ -187,6 +193,7 @@ export class HttpTargets {
     let durable = ticket.durable;
     try {
       if (ticket.refusal) throw refusalAnswer(ticket.refusal);
+      if (decision.rule === UNDECIDABLE_BODY_RULE) throw new Answer(400, { error: "undecidable_body", message: decision.message });
       if (decision.action === "deny") {
         throw new Answer(403, { error: "denied", rule: decision.rule, ...(decision.message ? { message: decision.message } : {}) });
       }
@@ -360,15 +367,6 @@ export class HttpTargets {
     });
     this.agents.set(connection.name, { config: connection, agent });
     return agent;
-  }
-}
-
-function parseJson(body: Buffer): unknown {
-  if (body.length === 0) return undefined;
-  try {
-    return JSON.parse(body.toString("utf8")) as unknown;
-  } catch {
-    return undefined;
   }
 }
 

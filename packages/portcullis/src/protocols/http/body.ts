@@ -1,4 +1,5 @@
 /** Bodies: read with a limit, decode content codings (RFC 9110 §8.4.1), and tell JSON and text from the rest. */
+import type { IncomingHttpHeaders } from "node:http";
 import type { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { type Transform } from "node:stream";
@@ -24,6 +25,44 @@ export async function readBody(stream: Readable, limit: number): Promise<Buffer>
     chunks.push(b);
   }
   return Buffer.concat(chunks, size);
+}
+
+/** How much of an oversized request body is read and thrown away so that the 413 can be heard. */
+const DRAIN_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * Reads an agent's request body; past `limit` bytes (declared or sent) rejects with
+ * E_MESSAGE_TOO_LARGE (413). The rest of the body is then read and discarded, up to DRAIN_LIMIT,
+ * rather than the socket destroyed: a socket closed with unread data answers with a TCP reset,
+ * and the client loses the 413 (it sees a reset connection instead).
+ */
+export function readRequestBody(req: Readable & { headers: IncomingHttpHeaders }, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const tooLarge = () => {
+      req.off("data", onData).off("end", onEnd).off("error", onError);
+      let drained = 0;
+      req.on("data", (c: Buffer) => {
+        drained += c.length;
+        if (drained > DRAIN_LIMIT) req.destroy();
+      });
+      req.on("error", () => {});
+      req.resume();
+      reject(new PortcullisError("E_MESSAGE_TOO_LARGE", `request body larger than max_request_body (${limit} bytes)`));
+    };
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size > limit) return tooLarge();
+      chunks.push(c);
+    };
+    const onEnd = () => resolve(Buffer.concat(chunks, size));
+    const onError = (err: Error) => reject(err);
+    if (Number(req.headers["content-length"]) > limit) return tooLarge();
+    req.on("data", onData).on("end", onEnd).on("error", onError);
+    // A client that leaves mid-body ends the wait (a rejection after the resolve is a no-op).
+    req.once("close", () => reject(new PortcullisError("E_PROTOCOL", "the client left before its request body ended")));
+  });
 }
 
 /** Undoes the content codings the target applied, last applied first; throws on one it does not know. */

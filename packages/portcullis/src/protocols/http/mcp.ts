@@ -6,6 +6,7 @@
  * and are masked like any other body.
  */
 import type { McpCall } from "../../policy/decision.js";
+import { LooseNumber } from "../../policy/http.js";
 
 interface RpcMessage {
   jsonrpc?: unknown;
@@ -24,14 +25,8 @@ export interface McpRequest {
 /** Server-defined JSON-RPC error codes the gateway answers with. */
 export const MCP_ERRORS = { denied: -32001, approvalRequired: -32002, approvalRefused: -32003, refused: -32004 } as const;
 
-/** undefined when the body is not JSON-RPC. */
-export function parseMcp(body: Buffer): McpRequest | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString("utf8"));
-  } catch {
-    return undefined;
-  }
+/** The JSON-RPC messages of a body the gateway read (json-body.ts); undefined when it is not JSON-RPC. */
+export function parseMcp(parsed: unknown): McpRequest | undefined {
   const batch = Array.isArray(parsed);
   const messages = (batch ? parsed : [parsed]) as RpcMessage[];
   if (messages.length === 0 || !messages.every((m) => m && typeof m === "object" && m.jsonrpc === "2.0")) return undefined;
@@ -39,6 +34,7 @@ export function parseMcp(body: Buffer): McpRequest | undefined {
   const ids: (string | number)[] = [];
   for (const m of messages) {
     if (typeof m.id === "string" || typeof m.id === "number") ids.push(m.id);
+    else if (m.id instanceof LooseNumber) ids.push(m.id.value);
     // A tools/call whose name is not a string is judged under an empty name (rules with "*" still match it).
     if (m.method === "tools/call") calls.push({ tool: typeof m.params?.name === "string" ? m.params.name : "" });
   }
