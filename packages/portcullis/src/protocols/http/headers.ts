@@ -13,6 +13,13 @@ const HOP_BY_HOP = new Set([
 /** Headers whose values the gateway sets itself toward the target. */
 const GATEWAY_SET = new Set(["host", "authorization", "content-length", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"]);
 
+/**
+ * Headers that make some targets act on another path or method than the request line's (IIS URL
+ * Rewrite and Symfony read X-Original-URL, method-override middleware X-HTTP-Method-Override): the
+ * rules judged the request line, so the target must act on it.
+ */
+const REROUTING = new Set(["x-original-url", "x-rewrite-url", "x-http-method-override", "x-http-method", "x-method-override"]);
+
 export const RUN_HINT_PREFIX = "x-portcullis-run-";
 
 function connectionListed(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Set<string> {
@@ -28,7 +35,7 @@ export function requestHeadersForTarget(headers: IncomingHttpHeaders): Record<st
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
     const n = name.toLowerCase();
-    if (value === undefined || HOP_BY_HOP.has(n) || listed.has(n) || GATEWAY_SET.has(n) || n.startsWith("x-portcullis-")) continue;
+    if (value === undefined || HOP_BY_HOP.has(n) || listed.has(n) || GATEWAY_SET.has(n) || REROUTING.has(n) || n.startsWith("x-portcullis-")) continue;
     out[n] = value;
   }
   return out;

@@ -1,0 +1,193 @@
+/**
+ * HTTP rules against a real Express app (express 5, default settings, `express.json()`) as the
+ * target behind the gateway. Every request the app receives is recorded by the app itself, before
+ * routing: that record is the witness that a denied route never ran. Attacks: case variants of a
+ * denied path, the collection path without a trailing part, bodies Express decodes but a naive
+ * gateway cannot (BOM, UTF-16, gzip, deflate, br, JSON under text/plain to a route whose parser
+ * takes any type), string and exponent amounts against a numeric rule, duplicate keys, HEAD for a
+ * denied GET, path forms targets disagree about, and an oversized body (413, not a reset).
+ */
+import assert from "node:assert/strict";
+import type { Server } from "node:http";
+import { connect } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
+import express from "express";
+import { startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+
+interface Received { method: string; url: string; body: unknown; headers?: string[] }
+
+describe("HTTP attacks against an Express target", () => {
+  let target: TestTarget;
+  let gw: TestGateway;
+  let server: Server;
+  /** Every request that reached the app (recorded before any route), and every refund or payout that ran. */
+  const arrived: Received[] = [];
+  const ran: Received[] = [];
+  let token = "";
+
+  before(async () => {
+    const app = express();
+    app.use((req, _res, next) => { arrived.push({ method: req.method, url: req.url, body: undefined }); next(); });
+    const record = (req: express.Request, res: express.Response) => {
+      ran.push({ method: req.method, url: req.originalUrl, body: req.body as unknown, headers: Object.keys(req.headers).filter((h) => h.startsWith("x-")) });
+      res.json({ ran: true });
+    };
+    // A route whose parser takes any content type as JSON (Express's json({ type })).
+    app.post("/v2/payouts", express.json({ type: () => true }), record);
+    app.use(express.json());
+    app.post("/v1/refunds", record);
+    app.post("/v1/refunds/:id", record);
+    app.post("/v1/payouts", record);
+    app.get("/v1/secrets/:id", record);
+    server = await new Promise<Server>((resolve) => { const s = app.listen(0, "127.0.0.1", () => resolve(s)); });
+    target = await startTarget();
+    gw = await startTestGateway({
+      target,
+      connections: [
+        { name: "billing", type: "http", target: { url: `http://127.0.0.1:${(server.address() as { port: number }).port}` }, access: ["agents"], max_request_body: "64KB" },
+      ],
+      overrides: {
+        rules: [
+          { name: "no-refunds", connections: ["billing"], when: { http: { methods: ["POST"], paths: ["/v1/refunds/**"] } }, action: "deny" },
+          { name: "no-secrets", connections: ["billing"], when: { http: { methods: ["GET"], paths: ["/v1/secrets/**"] } }, action: "deny" },
+          { name: "big-payouts", connections: ["billing"], when: { http: { methods: ["POST"], paths: ["/v1/payouts", "/v2/payouts"], body_json: { "$.amount": { gt: 100 } } } }, action: "deny" },
+        ],
+      },
+    });
+    token = await gw.token("agent-1", ["agents"]);
+  });
+
+  after(async () => {
+    await gw?.stop();
+    await target?.stop();
+    server?.closeAllConnections();
+    server?.close();
+  });
+
+  const url = (path: string) => `http://127.0.0.1:${gw.httpPort}/c/billing${path}`;
+  const send = async (method: string, path: string, body?: Buffer | string, headers: Record<string, string> = {}) => {
+    const res = await fetch(url(path), { method, headers: { authorization: `Bearer ${token}`, ...headers }, ...(body !== undefined ? { body } : {}) });
+    const text = await res.text();
+    return { status: res.status, text, error: res.headers.get("content-type")?.includes("json") && text ? (JSON.parse(text) as { error?: string }).error : undefined };
+  };
+  const json = { "content-type": "application/json" };
+  const payoutsOver100 = () => ran.filter((r) => /payouts/i.test(r.url) && Number((r.body as { amount?: unknown } | undefined)?.amount) > 100);
+
+  it("lets an allowed request through (the witness works), without headers that reroute it", async () => {
+    const reroute = { "x-original-url": "/v1/refunds/9", "x-http-method-override": "DELETE", "x-kept": "1" };
+    const r = await send("POST", "/v1/payouts", JSON.stringify({ amount: 50 }), { ...json, ...reroute });
+    assert.equal(r.status, 200, r.text);
+    const got = ran.at(-1)!;
+    assert.deepEqual({ ...got, headers: got.headers?.filter((h) => h !== "x-forwarded-for" && h !== "x-forwarded-proto" && h !== "x-forwarded-host") },
+      { method: "POST", url: "/v1/payouts", body: { amount: 50 }, headers: ["x-kept"] });
+  });
+
+  it("case variants and the bare collection path do not reach a denied route", async () => {
+    const before = arrived.length;
+    for (const path of ["/V1/REFUNDS/9", "/v1/Refunds/9", "/V1/refunds/9/", "/v1/refunds", "/v1/refunds/", "/V1/REFUNDS"]) {
+      const r = await send("POST", path, JSON.stringify({ amount: 1 }), json);
+      assert.equal(r.status, 403, `${path}: ${r.text}`);
+      assert.equal(r.error, "denied", path);
+    }
+    assert.equal(arrived.length, before, "Express received none of them");
+    assert.equal(ran.filter((r) => /refunds/i.test(r.url)).length, 0, "no refund ran");
+  });
+
+  it("HEAD does not run a denied GET route (Express serves HEAD with the GET handler)", async () => {
+    const before = arrived.length;
+    assert.equal((await send("HEAD", "/v1/secrets/1")).status, 403);
+    assert.equal((await send("GET", "/V1/Secrets/1")).status, 403);
+    assert.equal(arrived.length, before);
+  });
+
+  it("bodies Express decodes but the rules could not read are refused (undecidable_body)", async () => {
+    const doc = JSON.stringify({ amount: 5000 });
+    const before = arrived.length;
+    const cases: [string, Buffer | string, Record<string, string>][] = [
+      ["BOM", Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(doc)]), json],
+      ["UTF-16LE", Buffer.from(doc, "utf16le"), { "content-type": "application/json; charset=utf-16le" }],
+      ["UTF-16 with BOM", Buffer.from(`\ufeff${doc}`, "utf16le"), { "content-type": "application/json; charset=utf-16" }],
+      ["gzip", gzipSync(doc), { ...json, "content-encoding": "gzip" }],
+      ["deflate", deflateSync(doc), { ...json, "content-encoding": "deflate" }],
+      ["br", brotliCompressSync(doc), { ...json, "content-encoding": "br" }],
+      ["duplicate keys", '{"amount":5000,"amount":5000}', json],
+      ["escaped duplicate key", '{"amount":5000,"amo\\u0075nt":5000}', json],
+      ["hex string", JSON.stringify({ amount: "0x1388" }), json],
+      ["array", JSON.stringify({ amount: [5000] }), json],
+    ];
+    for (const [what, body, headers] of cases) {
+      const r = await send("POST", "/v1/payouts", body, headers);
+      assert.equal(r.status, 400, `${what}: ${r.text}`);
+      assert.equal(r.error, "undecidable_body", what);
+    }
+    assert.equal(arrived.length, before, "Express received none of them");
+    assert.deepEqual(payoutsOver100(), []);
+  });
+
+  it("JSON under another content type is judged as JSON when the route's parser takes any type", async () => {
+    const before = arrived.length;
+    for (const headers of [{ "content-type": "text/plain" }, { "content-type": "application/x-www-form-urlencoded" }, {}]) {
+      const r = await send("POST", "/v2/payouts", JSON.stringify({ amount: 5000 }), headers);
+      assert.equal(r.status, 403, `${JSON.stringify(headers)}: ${r.text}`);
+    }
+    assert.equal((await send("POST", "/v2/payouts", "amount=5000", { "content-type": "application/x-www-form-urlencoded" })).error, "undecidable_body");
+    assert.equal(arrived.length, before);
+    assert.deepEqual(payoutsOver100(), []);
+  });
+
+  it("string, exponent and huge amounts are compared as the numbers Express's code would see", async () => {
+    const before = arrived.length;
+    for (const amount of ['"5000"', '"5e3"', "5e3", "1E3", '"+101"', "1e400", "100.5", '"100.0000001"']) {
+      const r = await send("POST", "/v1/payouts", `{"amount":${amount}}`, json);
+      assert.equal(r.status, 403, `${amount}: ${r.text}`);
+    }
+    assert.equal(arrived.length, before);
+    assert.deepEqual(payoutsOver100(), []);
+    for (const amount of ['"100"', "-0", "1e2", '"99.5"']) {
+      assert.equal((await send("POST", "/v1/payouts", `{"amount":${amount}}`, json)).status, 200, amount);
+    }
+  });
+
+  it("path forms targets read differently are refused, never forwarded", async () => {
+    const before = arrived.length;
+    for (const path of ["/v1/refunds;x=1/9", "/v1//refunds/9", "/v1/refunds./9", "/v1/refunds%20/9", "/v1/%EF%BD%92%EF%BD%85%EF%BD%86%EF%BD%95%EF%BD%8E%EF%BD%84%EF%BD%93/9", "/v1/re%E2%80%8Bfunds/9"]) {
+      const r = await send("POST", path, "{}", json);
+      assert.equal(r.status, 400, `${path}: ${r.text}`);
+      assert.equal(r.error, "bad_request", path);
+    }
+    assert.equal(arrived.length, before);
+  });
+
+  it("an oversized body gets 413 with a JSON error, not a reset", async () => {
+    const big = JSON.stringify({ amount: 1, pad: "x".repeat(200 * 1024) });
+    const r = await send("POST", "/v1/payouts", big, json);
+    assert.equal(r.status, 413);
+    assert.equal(r.error, "too_large");
+    // A raw client that streams the body without a length (chunked) and reads the answer.
+    const raw = await new Promise<string>((resolve, reject) => {
+      const sock = connect(gw.httpPort, "127.0.0.1");
+      let got = "";
+      sock.on("data", (c: Buffer) => {
+        got += c.toString("latin1");
+        if (/\r\n\r\n[\s\S]*\}$/.test(got)) { sock.destroy(); resolve(got); }
+      });
+      sock.on("error", (err) => reject(new Error(`${(err as NodeJS.ErrnoException).code ?? err.message} after ${JSON.stringify(got.slice(0, 80))}`)));
+      sock.on("close", () => resolve(got));
+      sock.write(`POST /c/billing/v1/payouts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`);
+      const chunk = "x".repeat(16 * 1024);
+      let sent = 0;
+      const pump = () => {
+        while (sent < 40 && !sock.destroyed) {
+          sent++;
+          if (!sock.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`)) return void sock.once("drain", pump);
+        }
+        if (!sock.destroyed) sock.write("0\r\n\r\n");
+      };
+      pump();
+    });
+    assert.match(raw, /^HTTP\/1\.1 413 /);
+    assert.match(raw, /"error":"too_large"/);
+    assert.deepEqual(payoutsOver100(), []);
+  });
+});
