@@ -179,6 +179,14 @@ describe("masking through the gateway", () => {
     assertNoLeak("copy, cursors, errors, notices");
   });
 
+  it("masks reported settings (ParameterStatus) by detectors", async () => {
+    const c = await viaTap();
+    await c.query(`set application_name = '${PEOPLE[0]!.email}'`);
+    await c.query("select 1");
+    await c.end();
+    assertNoLeak("ParameterStatus");
+  });
+
   it("keeps results paired with their statements when a pipelined error skips part of the pipeline", async () => {
     const { conn } = await rawLogin(tap.port, await gw.token());
     const cstr = (t: string) => Buffer.from(`${t}\0`);

@@ -13,7 +13,7 @@ import { parseStatementTrees, splitStatements } from "../../policy/sql/classify.
 import { PortcullisError } from "../../errors.js";
 import { type CopyFormat, DEFAULT_CSV, DEFAULT_TEXT, joinCopyLine, splitCopyLine } from "./copy-text.js";
 import type { Frame } from "./framer.js";
-import { MSG, decodeBind, decodeErrorFields, decodeExecute, decodeParse, decodeQuery, decodeTarget, encode } from "./messages.js";
+import { MSG, decodeBind, decodeErrorFields, decodeParameterStatus, decodeExecute, decodeParse, decodeQuery, decodeTarget, encode } from "./messages.js";
 import type { MessageStage, Verdict } from "./relay.js";
 import type { SessionState } from "./session-objects.js";
 import type { ColumnAction, ResultPlanner } from "./result-plan.js";
@@ -261,6 +261,13 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
       }
       case MSG.NoticeResponse:
         return maskFields(frame, undefined);
+      case MSG.ParameterStatus: {
+        // A reported setting (application_name) can carry any value the session put there; storing a
+        // masked column in one is refused by policy (masked-stores.ts), detectors catch the rest.
+        const [name, value] = decodeParameterStatus(frame);
+        const masked = maskText(value);
+        return masked === undefined ? undefined : { forward: [encode.parameterStatus(name, masked)] };
+      }
       case T.Notification: {
         // pid, channel, payload
         const b = frame.raw;
@@ -332,7 +339,7 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
     fromServer,
     serverTypes: [
       T.RowDescription, T.DataRow, T.CommandComplete, T.EmptyQuery, T.PortalSuspended, T.NoData, MSG.ErrorResponse,
-      MSG.NoticeResponse, T.Notification, T.CopyOut, T.CopyData, T.CopyDone, T.FunctionCallResponse, MSG.ReadyForQuery,
+      MSG.NoticeResponse, MSG.ParameterStatus, T.Notification, T.CopyOut, T.CopyData, T.CopyDone, T.FunctionCallResponse, MSG.ReadyForQuery,
     ],
   };
 }
