@@ -67,7 +67,9 @@ describe("HTTP attacks against an Express target", () => {
 
   const url = (path: string) => `http://127.0.0.1:${gw.httpPort}/c/billing${path}`;
   const send = async (method: string, path: string, body?: Buffer | string, headers: Record<string, string> = {}) => {
-    const res = await fetch(url(path), { method, headers: { authorization: `Bearer ${token}`, ...headers }, ...(body !== undefined ? { body } : {}) });
+    const init: RequestInit = { method, headers: { authorization: `Bearer ${token}`, ...headers } };
+    if (body !== undefined) init.body = typeof body === "string" ? body : new Uint8Array(body);
+    const res = await fetch(url(path), init);
     const text = await res.text();
     return { status: res.status, text, error: res.headers.get("content-type")?.includes("json") && text ? (JSON.parse(text) as { error?: string }).error : undefined };
   };
@@ -127,7 +129,8 @@ describe("HTTP attacks against an Express target", () => {
 
   it("JSON under another content type is judged as JSON when the route's parser takes any type", async () => {
     const before = arrived.length;
-    for (const headers of [{ "content-type": "text/plain" }, { "content-type": "application/x-www-form-urlencoded" }, {}]) {
+    const types: Record<string, string>[] = [{ "content-type": "text/plain" }, { "content-type": "application/x-www-form-urlencoded" }, {}];
+    for (const headers of types) {
       const r = await send("POST", "/v2/payouts", JSON.stringify({ amount: 5000 }), headers);
       assert.equal(r.status, 403, `${JSON.stringify(headers)}: ${r.text}`);
     }

@@ -63,38 +63,47 @@ class StrictJson {
   }
 
   private ws(): void {
-    while (this.i < this.s.length && " \t\n\r".includes(this.s[this.i]!)) this.i++;
+    for (let c = this.s.charCodeAt(this.i); c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d; c = this.s.charCodeAt(++this.i));
   }
 
   private value(depth: number): unknown {
     if (depth > MAX_DEPTH) throw new JsonRefused(`it nests deeper than ${MAX_DEPTH} levels`);
     this.ws();
-    const c = this.s[this.i];
-    if (c === "{") return this.object(depth);
-    if (c === "[") return this.array(depth);
-    if (c === '"') return this.string();
-    for (const [word, v] of [["true", true], ["false", false], ["null", null]] as const) {
-      if (this.s.startsWith(word, this.i)) {
-        this.i += word.length;
-        return v;
-      }
+    switch (this.s.charCodeAt(this.i)) {
+      case 0x7b: return this.object(depth);
+      case 0x5b: return this.array(depth);
+      case 0x22: return this.string();
+      case 0x74: return this.word("true", true);
+      case 0x66: return this.word("false", false);
+      case 0x6e: return this.word("null", null);
     }
     NUMBER.lastIndex = this.i;
     const m = NUMBER.exec(this.s);
     if (!m) throw new Error("not JSON");
     this.i = NUMBER.lastIndex;
     const value = Number(m[0]);
-    return plainNumber(m[0], value) ? value : new LooseNumber(m[0], value);
+    // Most numbers print back as written; only the others need the exact-decimal check.
+    return String(value) === m[0] || plainNumber(m[0], value) ? value : new LooseNumber(m[0], value);
+  }
+
+  private word<T>(word: string, v: T): T {
+    if (!this.s.startsWith(word, this.i)) throw new Error("not JSON");
+    this.i += word.length;
+    return v;
   }
 
   /** Scanned by hand (a RegExp over a megabyte string can exhaust its backtracking stack), decoded by JSON.parse. */
   private string(): string {
     const start = this.i++;
+    let escaped = false;
+    let surrogate = false;
     for (;;) {
       const c = this.s.charCodeAt(this.i++);
       if (c === 0x22) break;
       if (Number.isNaN(c) || c < 0x20) throw new Error("not JSON");
+      if (c >= 0xd800 && c <= 0xdfff) surrogate = true;
       if (c === 0x5c) {
+        escaped = true;
         const e = this.s[this.i++];
         if (e === "u") {
           if (!/^[0-9a-fA-F]{4}$/.test(this.s.slice(this.i, this.i + 4))) throw new Error("not JSON");
@@ -102,9 +111,9 @@ class StrictJson {
         } else if (e === undefined || !'"\\/bfnrt'.includes(e)) throw new Error("not JSON");
       }
     }
-    const v = JSON.parse(this.s.slice(start, this.i)) as string;
-    // A lone surrogate is U+FFFD to some parsers and an error to others.
-    if (/\p{Cs}/u.test(v)) throw new JsonRefused("a string holds a lone surrogate");
+    const v = escaped ? (JSON.parse(this.s.slice(start, this.i)) as string) : this.s.slice(start + 1, this.i - 1);
+    // A lone surrogate (only an escape can make one: the text came from valid UTF-8) is U+FFFD to some parsers and an error to others.
+    if ((escaped || surrogate) && /\p{Cs}/u.test(v)) throw new JsonRefused("a string holds a lone surrogate");
     return v;
   }
 
