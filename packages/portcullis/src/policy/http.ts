@@ -215,15 +215,17 @@ function valueAt(body: unknown, path: readonly string[]): unknown {
 
 // ---- paths -----------------------------------------------------------------------------------
 
-/** `/x/**` also matches `/x` itself: a route on the collection is "below" it to every router. */
-function pathPatterns(patterns: readonly string[]): string[] {
-  return patterns.flatMap((p) => (p.endsWith("/**") && p.length > 3 ? [p, p.slice(0, -3)] : [p]));
+/**
+ * A trailing slash does not count (non-strict routers, Express's default, take `/x/` for `/x`), in
+ * paths and in patterns alike; so `*` never matches the empty segment after it (`/x/*` is not `/x/`).
+ */
+function withoutTrailingSlash(path: string): string {
+  return path.length > 1 && path.endsWith("/") && !path.endsWith("**/") ? path.slice(0, -1) : path;
 }
 
-/** The path and its twin with the trailing slash toggled: non-strict routers treat them as one. */
-function pathVariants(path: string): string[] {
-  if (path === "/" || path === "") return [path];
-  return [path, path.endsWith("/") ? path.slice(0, -1) : `${path}/`];
+/** `/x/**` also matches `/x` itself: a route on the collection is "below" it to every router. */
+function pathPatterns(patterns: readonly string[]): string[] {
+  return patterns.map(withoutTrailingSlash).flatMap((p) => (p.endsWith("/**") && p.length > 3 ? [p, p.slice(0, -3)] : [p]));
 }
 
 // ---- the condition ---------------------------------------------------------------------------
@@ -246,7 +248,7 @@ export function compileHttpCondition(h: HttpCondition): HttpMatcher {
     if (methods && !methods.has(op.method.toUpperCase())) return false;
     if (patterns) {
       const m = op.pathsCaseSensitive ? (sensitive ??= anyGlob(patterns, { separator: "/" })) : insensitive!;
-      if (!pathVariants(op.path).some(m)) return false;
+      if (!m(withoutTrailingSlash(op.path))) return false;
     }
     return headers.every(([k, m]) => {
       const v = Object.entries(op.headers).find(([name]) => name.toLowerCase() === k)?.[1];

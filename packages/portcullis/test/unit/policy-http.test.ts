@@ -84,6 +84,13 @@ describe("http rules match what the target will do", () => {
     assert.equal(onPaths({ method: "POST", path: "/v1/refundsx" }), null);
     assert.equal(onPaths({ path: "/v1/export/" }), "exact");
     assert.equal(onPaths({ path: "/v1/export/x" }), null);
+    // `*` does not match the empty segment a trailing slash leaves: an allow for items cannot take the collection.
+    const order = engineOf([
+      { name: "items", when: { http: { methods: ["POST"], paths: ["/v1/refunds/*"] } }, action: "allow" },
+      { name: "collection", when: { http: { methods: ["POST"], paths: ["/v1/refunds/"] } }, action: "deny" },
+    ]);
+    for (const path of ["/v1/refunds", "/v1/refunds/"]) assert.equal(order.decide(who, "api", http({ method: "POST", path })).rule, "collection", path);
+    assert.equal(order.decide(who, "api", http({ method: "POST", path: "/v1/refunds/9/" })).rule, "items");
   });
 
   it("takes GET to cover HEAD (Express runs GET handlers for HEAD)", () => {
