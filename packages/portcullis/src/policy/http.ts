@@ -202,13 +202,29 @@ function compileValue(expected: unknown): FieldTest {
   return (v) => all(tests.map((t) => t(v)));
 }
 
-/** The value at a dotted path of a parsed body (own properties only; undefined when absent). */
+const UNREADABLE = Symbol("unreadable");
+
+/** How a key compares to binders that ignore case (Go's encoding/json, ASP.NET), Kelvin sign and long s included. */
+const folded = (key: string) => key.normalize("NFKC").toLowerCase();
+
+/**
+ * The value at a dotted path of a parsed body (own properties only; undefined when absent).
+ * UNREADABLE when a key is present only in another case, or in several cases (`amount` and
+ * `AMOUNT`): case-insensitive binders read a value there that JavaScript does not.
+ */
 function valueAt(body: unknown, path: readonly string[]): unknown {
   let v = body;
   for (const key of path) {
     if (v === null || typeof v !== "object" || v instanceof LooseNumber) return undefined;
-    if (Array.isArray(v)) v = /^\d+$/.test(key) ? v[Number(key)] : undefined;
-    else v = Object.hasOwn(v, key) ? (v as Record<string, unknown>)[key] : undefined;
+    if (Array.isArray(v)) {
+      v = /^\d+$/.test(key) ? v[Number(key)] : undefined;
+      continue;
+    }
+    const fold = folded(key);
+    const alike = Object.keys(v).filter((k) => k === key || folded(k) === fold);
+    if (alike.length === 0) return undefined;
+    if (alike.length > 1 || alike[0] !== key) return UNREADABLE;
+    v = (v as Record<string, unknown>)[key];
   }
   return v;
 }
@@ -259,7 +275,10 @@ export function compileHttpCondition(h: HttpCondition): HttpMatcher {
     if (!route(op)) return "no";
     if (fields.length === 0) return "yes";
     if (op.undecidable !== undefined) return "undecidable";
-    return all(fields.map(([path, test]) => test(valueAt(op.body, path))));
+    return all(fields.map(([path, test]) => {
+      const value = valueAt(op.body, path);
+      return value === UNREADABLE ? "undecidable" : test(value);
+    }));
   }) as HttpMatcher;
   matcher.readsBody = fields.length > 0;
   return matcher;

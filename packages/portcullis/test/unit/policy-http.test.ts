@@ -149,6 +149,14 @@ describe("http rules match what the target will do", () => {
     assert.equal(proto, "currencies");
   });
 
+  it("refuses a field present only in another case, or in several (case-insensitive binders read it)", () => {
+    assert.equal(onBody("/v1/refunds/1", { AMOUNT: 5000 }), "undecidable-body");
+    assert.equal(onBody("/v1/refunds/1", { amount: 1, Amount: 5000 }), "undecidable-body");
+    assert.equal(onBody("/v1/refunds/1", { "\u212Amount": 1 }), null, "not a fold of amount");
+    assert.equal(onBody("/cur", { C: "USD", k: "live" }), "undecidable-body");
+    assert.equal(onBody("/v1/refunds/1", { amount: 1, other: 5000 }), null);
+  });
+
   it("refuses an unreadable body when a body_json rule could apply, and only then", () => {
     const undecidable = { reason: "it is content-encoded", mcp: false };
     const d = amounts.decide(who, "api", http({ method: "POST", path: "/v1/refunds/1", undecidable }));
