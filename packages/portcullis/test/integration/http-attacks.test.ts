@@ -5,7 +5,8 @@
  * denied path, the collection path without a trailing part, bodies Express decodes but a naive
  * gateway cannot (BOM, UTF-16, gzip, deflate, br, JSON under text/plain to a route whose parser
  * takes any type), string and exponent amounts against a numeric rule, duplicate keys, HEAD for a
- * denied GET, path forms targets disagree about, and an oversized body (413, not a reset).
+ * denied GET, path forms targets disagree about, MCP tool calls in bodies only the target can read,
+ * and an oversized body (413, not a reset).
  */
 import assert from "node:assert/strict";
 import type { Server } from "node:http";
@@ -40,17 +41,20 @@ describe("HTTP attacks against an Express target", () => {
     app.post("/v1/refunds/:id", record);
     app.post("/v1/payouts", record);
     app.get("/v1/secrets/:id", record);
+    app.post("/mcp", record);
     server = await new Promise<Server>((resolve) => { const s = app.listen(0, "127.0.0.1", () => resolve(s)); });
     target = await startTarget();
     gw = await startTestGateway({
       target,
       connections: [
         { name: "billing", type: "http", target: { url: `http://127.0.0.1:${(server.address() as { port: number }).port}` }, access: ["agents"], max_request_body: "64KB" },
+        { name: "tools", type: "http", mcp: true, target: { url: `http://127.0.0.1:${(server.address() as { port: number }).port}` }, access: ["agents"] },
       ],
       overrides: {
         rules: [
           { name: "no-refunds", connections: ["billing"], when: { http: { methods: ["POST"], paths: ["/v1/refunds/**"] } }, action: "deny" },
           { name: "no-secrets", connections: ["billing"], when: { http: { methods: ["GET"], paths: ["/v1/secrets/**"] } }, action: "deny" },
+          { name: "no-delete-tools", connections: ["tools"], when: { mcp: { tools: ["delete_*"] } }, action: "deny" },
           { name: "big-payouts", connections: ["billing"], when: { http: { methods: ["POST"], paths: ["/v1/payouts", "/v2/payouts"], body_json: { "$.amount": { gt: 100 } } } }, action: "deny" },
         ],
       },
@@ -65,7 +69,7 @@ describe("HTTP attacks against an Express target", () => {
     server?.close();
   });
 
-  const url = (path: string) => `http://127.0.0.1:${gw.httpPort}/c/billing${path}`;
+  const url = (path: string) => (path.startsWith("/c/") ? `http://127.0.0.1:${gw.httpPort}${path}` : `http://127.0.0.1:${gw.httpPort}/c/billing${path}`);
   const send = async (method: string, path: string, body?: Buffer | string, headers: Record<string, string> = {}) => {
     const init: RequestInit = { method, headers: { authorization: `Bearer ${token}`, ...headers } };
     if (body !== undefined) init.body = typeof body === "string" ? body : new Uint8Array(body);
@@ -160,6 +164,23 @@ describe("HTTP attacks against an Express target", () => {
       assert.equal(r.error, "bad_request", path);
     }
     assert.equal(arrived.length, before);
+  });
+
+  it("an MCP tool call the gateway cannot read is refused when tool rules apply", async () => {
+    const call = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "delete_everything", arguments: {} } });
+    const before = arrived.length;
+    assert.equal((await send("POST", "/c/tools/mcp", call, json)).status, 200, "a readable denied call is answered in JSON-RPC");
+    for (const [what, body, headers] of [
+      ["gzip", gzipSync(call), { ...json, "content-encoding": "gzip" }],
+      ["BOM", Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(call)]), json],
+      ["UTF-16", Buffer.from(call, "utf16le"), { "content-type": "application/json; charset=utf-16le" }],
+    ] as const) {
+      const r = await send("POST", "/c/tools/mcp", body, headers);
+      assert.equal(r.status, 400, `${what}: ${r.text}`);
+      assert.equal(r.error, "undecidable_body", what);
+    }
+    assert.equal(arrived.length, before, "Express received none of them");
+    assert.equal(ran.filter((r) => r.url === "/mcp").length, 0);
   });
 
   it("an oversized body gets 413 with a JSON error, not a reset", async () => {
