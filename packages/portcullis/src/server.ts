@@ -21,6 +21,7 @@ import { ApprovalGate } from "./core/approval-gate.js";
 import { BudgetBook } from "./core/budgets.js";
 import { Containment } from "./core/containment.js";
 import { Detections } from "./core/detections.js";
+import { LoginRefusals } from "./core/login-refusals.js";
 import { RevocationList } from "./identity/revocations.js";
 import type { Approval } from "./approvals/approval.js";
 import { ApprovalService } from "./approvals/service.js";
@@ -151,6 +152,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
   });
   containment = new Containment({ store, sessions, revocations, alerts, audit, logger });
   const detections = new Detections(store, alerts, () => config, logger);
+  const loginRefusals = new LoginRefusals(audit);
   await loadSqlParser();
   let policy = new PolicyEngine(config.rules);
   const sqlCache = new ClassificationCache();
@@ -166,7 +168,10 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
   });
 
   const maskingKey = loadOrCreateKey(config.dataDir, "masking.key");
-  const approvalService = new ApprovalService({ store, audit, logger, admins: () => config.identity.admins });
+  const approvalService = new ApprovalService({
+    store, audit, logger, admins: () => config.identity.admins,
+    standing: { revoked: (p) => containment!.isRevoked(p), frozen: (c) => containment!.isFrozen(c) },
+  });
   const heldLost = approvalService.recover();
   if (heldLost > 0) logger.warn({ approvals: heldLost }, "approvals held by the previous run cancelled (their connections are gone)");
   const addresses: Gateway["addresses"] = {};
@@ -190,6 +195,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
     approvals,
     containment,
     alerts,
+    loginRefusals,
     detections,
     sessions,
     metrics,
@@ -278,6 +284,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
       clearInterval(retentionTimer);
       approvalService.close();
       budgets.close();
+      loginRefusals.close();
       audit({ type: "gateway_stop", data: {} });
       journal.close();
       await Promise.all(sinks.map((s) => s.stop()));

@@ -2,12 +2,15 @@
  * The pages behind e-mailed approval links. GET shows the request and asks the approver to sign in
  * with their own token; POST checks the one-time code and the token together and decides. A
  * forwarded e-mail is therefore useless without the approver's identity, and a link works once.
+ * The signed-in approver is held to revocations like any other: a revoked one decides nothing
+ * (403, the link stays unspent) and the attempt raises a revoked_identity_used alert.
  */
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { Approval } from "../approvals/approval.js";
 import type { ApprovalService } from "../approvals/service.js";
 import type { GatewayContext } from "../core/context.js";
 import { isPortcullisError } from "../errors.js";
+import { clientOf } from "./auth.js";
 
 type Params = { id: string; action: string };
 
@@ -56,10 +59,11 @@ export function registerApprovalLinkRoutes(app: FastifyInstance, ctx: GatewayCon
         return page(reply, 401, "Sign-in failed", "<p>The token is not valid. Nothing was decided; the link still works.</p>");
       }
       try {
+        ctx.containment.admitActor(who, "email_link", clientOf(req));
         const a = service.decideByLink(id, action, code, who);
         return page(reply, 200, "Recorded", `<h1>Recorded</h1>${describe(a)}<p>Thank you, ${esc(who.sub)}.</p>`);
       } catch (err) {
-        if (isPortcullisError(err)) return page(reply, err.code === "E_APPROVAL_CLOSED" ? 409 : 403, "Not recorded", `<p>${esc(err.message)}</p>`);
+        if (isPortcullisError(err)) return page(reply, err.code === "E_APPROVAL_CLOSED" || err.code === "E_FROZEN" ? 409 : 403, "Not recorded", `<p>${esc(err.message)}</p>`);
         throw err;
       }
     });

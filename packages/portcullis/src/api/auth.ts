@@ -1,23 +1,41 @@
 /**
  * Who is calling the admin API: a bearer token from any configured issuer, verified like an
- * agent's. What they may do is decided per route (admins, or an approval's approver groups).
+ * agent's, and then held to the same revocations as an agent: a revoked person (by subject, token,
+ * group or issuer) can do nothing here, not even lift their own revocation. What a caller may do
+ * is decided per route (admins, or an approval's requester and approver groups).
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { GatewayContext } from "../core/context.js";
+import { isPortcullisError } from "../errors.js";
 import { bearerToken } from "../identity/bearer.js";
 import type { Principal } from "../identity/principal.js";
 
-/** The caller, or undefined after a 401 has been sent. */
+/** The caller's address as sessions record it (host:port). */
+export function clientOf(req: FastifyRequest): string {
+  return `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? 0}`;
+}
+
+/** The caller, or undefined after a 401 (no or bad token) or 403 (revoked) has been sent. */
 export async function authenticate(ctx: GatewayContext, req: FastifyRequest, reply: FastifyReply): Promise<Principal | undefined> {
   const token = bearerToken(req.headers.authorization);
   if (!token) {
     await reply.code(401).header("www-authenticate", "Bearer").send({ error: "unauthorized", message: "an admin token is required (Authorization: Bearer ...)" });
     return undefined;
   }
+  let who: Principal;
   try {
-    return await ctx.verifier.verify(token);
+    who = await ctx.verifier.verify(token);
   } catch {
     await reply.code(401).header("www-authenticate", 'Bearer error="invalid_token"').send({ error: "unauthorized", message: "invalid token" });
     return undefined;
   }
+  try {
+    ctx.containment.admitActor(who, "admin_api", clientOf(req));
+  } catch (err) {
+    if (!isPortcullisError(err, "E_REVOKED")) throw err;
+    // Like an agent, the caller learns that it is revoked, not why.
+    await reply.code(403).send({ error: "revoked", message: "identity revoked" });
+    return undefined;
+  }
+  return who;
 }

@@ -1,7 +1,8 @@
 /**
  * The responder's endpoints, for admins only: revocations (/api/revocations), sessions
  * (/api/sessions, kill), and freezes (/api/freezes). Each answers with what it did (how many live
- * sessions were killed), and each action is audited by the core.
+ * sessions were killed), and each action is audited by the core. A revoked admin is refused
+ * before anything else (auth.ts), so a revocation cannot be lifted by the person it covers.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { GatewayContext } from "../core/context.js";

@@ -2,13 +2,20 @@
  * POST /api/slack/interactivity: Slack's callback when an approver presses Approve or Deny.
  * The request must carry a valid v0 signature from a configured Slack app, made within the last
  * five minutes; the Slack user must be in that notifier's `users` table, which names the identity
- * that decides. Everything else is refused, and the decision rules are the service's.
+ * that decides (sub and groups, issuer "slack"). Revocations apply to that identity as to any
+ * other: a revoked subject or group, or the issuer "slack" as a whole, decides nothing (403).
+ * Everything else is refused, and the decision rules are the service's.
  */
 import type { FastifyInstance } from "fastify";
 import { SLACK_BLOCK_ID, slackSignatureValid } from "../approvals/notifiers/slack.js";
 import type { ApprovalService } from "../approvals/service.js";
 import type { GatewayContext } from "../core/context.js";
 import { isPortcullisError } from "../errors.js";
+import type { Principal } from "../identity/principal.js";
+import { clientOf } from "./auth.js";
+
+/** The issuer of identities mapped from Slack users (what an `issuer` revocation names). */
+export const SLACK_ISSUER = "slack";
 
 interface BlockActions {
   type?: string;
@@ -38,11 +45,13 @@ export function registerSlackRoutes(app: FastifyInstance, ctx: GatewayContext, s
       }
       const user = payload.user?.id ? app.users[payload.user.id] : undefined;
       if (!user) return reply.code(403).send({ text: `Slack user ${payload.user?.id ?? "?"} is not mapped to an approver identity` });
+      const approver: Principal = { sub: user.sub, groups: [...user.groups], iss: SLACK_ISSUER, exp: 0, run: {} };
       try {
-        const a = service.decide(action.value, { sub: user.sub, groups: user.groups, iss: "slack", exp: 0, run: {} }, action.action_id, `via Slack by ${payload.user!.id}`);
-        return { text: `Approval ${a.id}: ${a.state === "pending" ? `recorded (${a.votes.length} of ${a.minApprovals})` : a.state}` };
+        ctx.containment.admitActor(approver, "slack", clientOf(req));
+        const a = service.decide(action.value, approver, action.action_id, `via Slack by ${payload.user!.id}`);
+        return { text: `Approval ${a.id}: ${a.state === "pending" ? `recorded (${service.countedApprovals(a)} of ${a.minApprovals})` : a.state}` };
       } catch (err) {
-        if (isPortcullisError(err)) return reply.code(err.code === "E_APPROVAL_NOT_FOUND" ? 404 : err.code === "E_APPROVAL_CLOSED" ? 409 : 403).send({ text: err.message });
+        if (isPortcullisError(err)) return reply.code(err.code === "E_APPROVAL_NOT_FOUND" ? 404 : err.code === "E_APPROVAL_CLOSED" || err.code === "E_FROZEN" ? 409 : 403).send({ text: err.message });
         throw err;
       }
     });

@@ -11,6 +11,12 @@ import type { ApprovalRow, ApprovalState } from "../store/store.js";
 export interface Vote {
   sub: string;
   iss: string;
+  /**
+   * The voter's groups and token id when they voted, so that a revocation by group or jti that
+   * lands later still finds the vote (votes stored before these were kept have neither).
+   */
+  groups?: string[];
+  jti?: string;
   decision: "approve" | "deny";
   reason?: string;
   at: string;

@@ -7,6 +7,10 @@
  *  - the requester can never approve or deny their own request, whatever groups they are in;
  *  - each approver counts once (N of M means N different people);
  *  - only members of the rule's approver groups (or the configured admins) may decide;
+ *  - a revoked person decides nothing, and the votes they cast before the revocation stop
+ *    counting (a pending approval they voted for needs that many other approvers again);
+ *  - nothing on a frozen connection is approved (denying stays possible);
+ *  - an approval is visible to its requester, its approver groups and admins only.
  *  - a grant is spent by the requester's identity, on the same connection, for the same operation.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
@@ -17,7 +21,7 @@ import type { Logger } from "../core/logger.js";
 import { PortcullisError } from "../errors.js";
 import { type Principal, memberOf } from "../identity/principal.js";
 import type { ApprovalState, GrantRow, Store } from "../store/store.js";
-import { type Approval, type ApprovalOperation, fromRow, toRow } from "./approval.js";
+import { type Approval, type ApprovalOperation, type Vote, fromRow, toRow } from "./approval.js";
 
 export interface ApprovalRequest {
   principal: Principal;
@@ -36,9 +40,20 @@ export interface ApprovalServiceOptions {
   logger: Logger;
   /** Groups that may decide any approval (identity.admins), read when a decision arrives. */
   admins: () => readonly string[];
+  /** Containment's word on the acting person and the connection, asked at every decision and count. */
+  standing: ApprovalStanding;
   /** How often pending approvals are checked for expiry. */
   sweepMs?: number;
 }
+
+export interface ApprovalStanding {
+  /** Whether a revocation (subject, jti, group, issuer) covers this person now. */
+  revoked(p: Principal): boolean;
+  frozen(connection: string): boolean;
+}
+
+/** How far back a non-admin's listing looks for approvals they may see (newest first). */
+const VISIBLE_SCAN = 10_000;
 
 type Waiter = (a: Approval) => void;
 
@@ -104,11 +119,38 @@ export class ApprovalService extends EventEmitter {
     return this.o.store.listApprovals(filter).map(fromRow);
   }
 
+  /** Whether `who` may see and cancel this approval: its requester, a member of its approver groups, an admin. */
+  visibleTo(a: Approval, who: Principal): boolean {
+    return this.isRequester(a, who) || memberOf(who, a.approvers) || memberOf(who, this.o.admins());
+  }
+
+  isRequester(a: Approval, who: Principal): boolean {
+    return a.requester.sub === who.sub && a.requester.iss === who.iss;
+  }
+
+  /** The approvals `who` may see, newest first. */
+  listFor(who: Principal, filter: { state?: ApprovalState; limit?: number } = {}): Approval[] {
+    if (memberOf(who, this.o.admins())) return this.list(filter);
+    const limit = filter.limit ?? 100;
+    const scanned = this.list({ ...(filter.state ? { state: filter.state } : {}), limit: VISIBLE_SCAN });
+    return scanned.filter((a) => this.visibleTo(a, who)).slice(0, Math.max(0, limit));
+  }
+
+  /** Approving votes that count now: one per person, none of a person revoked since they voted. */
+  countedApprovals(a: Approval): number {
+    return a.votes.filter((v) => v.decision === "approve" && !this.o.standing.revoked(voter(v))).length;
+  }
+
   /** Records one person's decision; the approval closes when enough approve, or as soon as one denies. */
   decide(id: string, approver: Principal, decision: "approve" | "deny", reason?: string): Approval {
     const a = this.get(id);
     if (!a) throw new PortcullisError("E_APPROVAL_NOT_FOUND", `no approval ${id}`);
     if (a.state !== "pending") throw new PortcullisError("E_APPROVAL_CLOSED", `approval ${id} is already ${a.state}`);
+    // Also checked by every caller (they raise the alert); here so that no path can skip it.
+    if (this.o.standing.revoked(approver)) throw new PortcullisError("E_REVOKED", "identity revoked");
+    if (decision === "approve" && this.o.standing.frozen(a.connection)) {
+      throw new PortcullisError("E_FROZEN", `connection "${a.connection}" is frozen: nothing on it can be approved`);
+    }
     // By subject alone, across issuers: stricter than sub+iss, and a person is one vote however they log in.
     if (approver.sub === a.requester.sub) {
       throw new PortcullisError("E_APPROVAL_FORBIDDEN", "the requester cannot decide their own approval");
@@ -119,11 +161,13 @@ export class ApprovalService extends EventEmitter {
     if (a.votes.some((v) => v.sub === approver.sub)) {
       throw new PortcullisError("E_APPROVAL_FORBIDDEN", `${approver.sub} has already decided approval ${id}; another approver is needed`);
     }
-    a.votes.push({ sub: approver.sub, iss: approver.iss, decision, ...(reason ? { reason } : {}), at: new Date().toISOString() });
+    a.votes.push({
+      sub: approver.sub, iss: approver.iss, groups: [...approver.groups], ...(approver.jti !== undefined ? { jti: approver.jti } : {}),
+      decision, ...(reason ? { reason } : {}), at: new Date().toISOString(),
+    });
     this.o.audit({ type: "approval_vote", session: a.session, data: { approval: a.id, by: approver.sub, iss: approver.iss, decision, reason } });
-    const approvals = a.votes.filter((v) => v.decision === "approve").length;
     if (decision === "deny") return this.finish(a, "denied", reason ?? `denied by ${approver.sub}`);
-    if (approvals >= a.minApprovals) return this.finish(a, "approved", undefined);
+    if (this.countedApprovals(a) >= a.minApprovals) return this.finish(a, "approved", undefined);
     this.o.store.saveApproval(toRow(a));
     return a;
   }
@@ -248,6 +292,11 @@ export class ApprovalService extends EventEmitter {
       this.o.logger.warn({ err: (err as Error).message }, "approval expiry sweep failed");
     }
   }
+}
+
+/** The person behind a stored vote, as far as revocations can match it. */
+function voter(v: Vote): Principal {
+  return { sub: v.sub, iss: v.iss, groups: v.groups ?? [], ...(v.jti !== undefined ? { jti: v.jti } : {}), exp: 0, run: {} };
 }
 
 function sha256(s: string): string {

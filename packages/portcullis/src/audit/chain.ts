@@ -30,7 +30,8 @@ export type AuditType =
   | "revocation_lifted"
   | "frozen"
   | "unfrozen"
-  | "session_killed";
+  | "session_killed"
+  | "login_refused";
 
 export interface AuditEntry {
   type: AuditType;

@@ -42,6 +42,26 @@ export class Containment implements OperationGuard {
     if (f) throw new PortcullisError("E_FROZEN", `connection "${connection}" is frozen`);
   }
 
+  /**
+   * A person acting outside a session (the admin API, an approval decision by API, Slack or
+   * e-mail link): throws E_REVOKED, with the same alert as a revoked agent's login.
+   */
+  admitActor(p: Principal, via: string, clientAddress: string): void {
+    const r = this.o.revocations.matches(p);
+    if (!r) return;
+    this.o.alerts.raise("revoked_identity_used", { sub: p.sub, iss: p.iss, jti: p.jti, via, client: clientAddress, revocation: r.id, reason: r.reason }, `${p.iss} ${p.sub}`);
+    throw new PortcullisError("E_REVOKED", "identity revoked");
+  }
+
+  /** Whether a revocation covers this person now (an approval's earlier votes are counted with it). */
+  isRevoked(p: Principal): boolean {
+    return this.o.revocations.matches(p) !== undefined;
+  }
+
+  isFrozen(connection: string): boolean {
+    return this.frozen.has(connection);
+  }
+
   /** Before every operation: a revocation ends the session; a spent budget refuses the operation. */
   check(session: Session, tables: readonly string[]): Refusal | undefined {
     const r = this.o.revocations.matches(session.principal);

@@ -9,6 +9,7 @@ import type { ApprovalGate } from "./approval-gate.js";
 import type { Containment } from "./containment.js";
 import type { Detections } from "./detections.js";
 import type { Logger } from "./logger.js";
+import type { LoginRefusals } from "./login-refusals.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { SessionManager } from "./sessions.js";
 
@@ -26,6 +27,8 @@ export interface GatewayContext {
   /** Revocations, freezes, budgets. */
   containment: Containment;
   alerts: AlertBus;
+  /** Refused logins become (rate-limited) audit records here. */
+  loginRefusals: LoginRefusals;
   detections: Detections;
   metrics: GatewayMetrics;
   logger: Logger;

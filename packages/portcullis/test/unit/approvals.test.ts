@@ -20,6 +20,8 @@ before(async () => {
 after(() => rmSync(root, { recursive: true, force: true }));
 
 const logger = createLogger("silent");
+/** Nobody revoked, nothing frozen. */
+const OPEN = { revoked: () => false, frozen: () => false };
 const who = (sub: string, groups: string[] = ["security"]): Principal => ({ sub, groups, iss: "dev", exp: 0, run: {} });
 
 function request(over: Partial<ApprovalRequest> = {}): ApprovalRequest {
@@ -39,11 +41,11 @@ describe("approvals service", () => {
   it("after a restart, keeps deferred approvals and cancels held ones", () => {
     const file = join(root, "restart.db");
     const audit: AuditEntry[] = [];
-    const first = new ApprovalService({ store: new SqliteStore(file), audit: (e) => audit.push(e), logger, admins: () => [] });
+    const first = new ApprovalService({ store: new SqliteStore(file), audit: (e) => audit.push(e), logger, admins: () => [], standing: OPEN });
     const deferred = first.request(request());
     const held = first.request(request({ mode: "hold" }));
     first.close();
-    const second = new ApprovalService({ store: new SqliteStore(file), audit: (e) => audit.push(e), logger, admins: () => [] });
+    const second = new ApprovalService({ store: new SqliteStore(file), audit: (e) => audit.push(e), logger, admins: () => [], standing: OPEN });
     assert.equal(second.recover(), 1);
     assert.equal(second.get(deferred.id)!.state, "pending");
     assert.equal(second.get(held.id)!.state, "cancelled");
@@ -57,7 +59,7 @@ describe("approvals service", () => {
   });
 
   it("expires a pending approval after expires_after", async () => {
-    const svc = new ApprovalService({ store: new SqliteStore(":memory:"), audit: () => {}, logger, admins: () => [], sweepMs: 10 });
+    const svc = new ApprovalService({ store: new SqliteStore(":memory:"), audit: () => {}, logger, admins: () => [], standing: OPEN, sweepMs: 10 });
     const a = svc.request(request({ rule: { ...request().rule, expires_after: 30 } }));
     for (let i = 0; i < 100 && svc.get(a.id)!.state === "pending"; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(svc.get(a.id)!.state, "expired");
@@ -65,7 +67,7 @@ describe("approvals service", () => {
   });
 
   it("a window grant lets the same statement shape run with other values, for that identity and connection only", () => {
-    const svc = new ApprovalService({ store: new SqliteStore(":memory:"), audit: () => {}, logger, admins: () => [] });
+    const svc = new ApprovalService({ store: new SqliteStore(":memory:"), audit: () => {}, logger, admins: () => [], standing: OPEN });
     const a = svc.request(request({ rule: { ...request().rule, grant: { kind: "window", ms: 60_000 } } }));
     svc.decide(a.id, who("sec-1"), "approve");
     const other = sqlOperationKeys("DELETE FROM t WHERE id = 42");
@@ -86,7 +88,7 @@ describe("approvals service", () => {
   });
 
   it("admins may decide; a denial closes at once with its reason", () => {
-    const svc = new ApprovalService({ store: new SqliteStore(":memory:"), audit: () => {}, logger, admins: () => ["soc"] });
+    const svc = new ApprovalService({ store: new SqliteStore(":memory:"), audit: () => {}, logger, admins: () => ["soc"], standing: OPEN });
     const a = svc.request(request({ rule: { ...request().rule, min_approvals: 3 } }));
     const d = svc.decide(a.id, who("responder", ["soc"]), "deny", "incident in progress");
     assert.equal(d.state, "denied");
