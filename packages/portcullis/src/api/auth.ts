@@ -6,13 +6,14 @@
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { GatewayContext } from "../core/context.js";
+import { clientAddressOf } from "../core/login-refusals.js";
 import { isPortcullisError } from "../errors.js";
 import { bearerToken } from "../identity/bearer.js";
 import type { Principal } from "../identity/principal.js";
 
 /** The caller's address as sessions record it (host:port). */
 export function clientOf(req: FastifyRequest): string {
-  return `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? 0}`;
+  return clientAddressOf(req.socket);
 }
 
 /** The caller, or undefined after a 401 (no or bad token) or 403 (revoked) has been sent. */

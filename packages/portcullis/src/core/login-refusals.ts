@@ -125,6 +125,11 @@ export class LoginRefusals {
   }
 }
 
+/** A socket's peer as sessions and refusals record it: host:port. */
+export function clientAddressOf(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string {
+  return `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
+}
+
 /** The address part of host:port (IPv6 hosts contain colons; the port is always last). */
 function hostOf(client: string): string {
   const i = client.lastIndexOf(":");

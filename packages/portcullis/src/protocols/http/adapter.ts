@@ -17,6 +17,7 @@ import { pipeline } from "node:stream";
 import { Agent, type Dispatcher } from "undici";
 import type { HttpConnection } from "../../config/schema.js";
 import { authorizeConnection } from "../../core/access.js";
+import { clientAddressOf } from "../../core/login-refusals.js";
 import type { GatewayContext } from "../../core/context.js";
 import { type Refusal, type Session, endReasonFor } from "../../core/sessions.js";
 import { bearerToken } from "../../identity/bearer.js";
@@ -103,8 +104,8 @@ export class HttpTargets {
       abort.abort();
     });
     try {
-      const principal = await this.authenticate(req);
-      const connection = this.authorize(principal, name);
+      const principal = await this.authenticate(req, name);
+      const connection = this.authorize(principal, name, req);
       this.ctx.containment.admitSession(principal, connection.name, clientAddress);
       session = await this.ctx.sessions.open({
         protocol: "http",
@@ -149,18 +150,24 @@ export class HttpTargets {
     }
   }
 
-  private async authenticate(req: IncomingMessage): Promise<Principal> {
+  private async authenticate(req: IncomingMessage, name: string): Promise<Principal> {
     const token = bearerToken(req.headers.authorization);
     if (!token) throw new Answer(401, { error: "unauthorized", message: "a bearer token is required" });
     try {
       return await this.ctx.verifier.verify(token);
-    } catch {
+    } catch (err) {
+      this.ctx.loginRefusals.record({ protocol: "http", connection: name, client: clientAddressOf(req.socket), reason: isPortcullisError(err) ? err.code : "E_TOKEN_INVALID" });
       throw new PortcullisError("E_TOKEN_INVALID", "invalid token");
     }
   }
 
-  private authorize(principal: Principal, name: string): HttpConnection {
-    return authorizeConnection(this.ctx.config(), principal, name, "http") as HttpConnection;
+  private authorize(principal: Principal, name: string, req: IncomingMessage): HttpConnection {
+    try {
+      return authorizeConnection(this.ctx.config(), principal, name, "http") as HttpConnection;
+    } catch (err) {
+      this.ctx.loginRefusals.record({ protocol: "http", connection: name, client: clientAddressOf(req.socket), reason: "E_ACCESS_DENIED", sub: principal.sub, iss: principal.iss });
+      throw err;
+    }
   }
 
   private async proxy(session: Session, connection: HttpConnection, target: TargetPath, req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {

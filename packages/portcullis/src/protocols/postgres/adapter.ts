@@ -235,7 +235,7 @@ class FrontendConnection {
     try {
       const startup = await this.negotiate();
       if (!startup) return;
-      const principal = await this.authenticate(startup.encrypted);
+      const principal = await this.authenticate(startup.encrypted, startup.database);
       this.authenticated();
       const connection = this.authorize(principal, startup.database);
       await this.connect(principal, connection, startup.params);
@@ -328,7 +328,7 @@ class FrontendConnection {
     this.closeWith(fatal("57014", "canceling authentication due to timeout"), "error: authentication_timeout");
   }
 
-  private async authenticate(encrypted: boolean): Promise<Principal> {
+  private async authenticate(encrypted: boolean, database: string): Promise<Principal> {
     const cfg = this.ctx.config();
     if (!encrypted && !(isLoopback(this.listen.host) && cfg.identity.dev_issuer)) {
       throw new PortcullisError("E_TLS_REQUIRED", "TLS is required to present a token (connect with sslmode=require)");
@@ -340,6 +340,7 @@ class FrontendConnection {
     } catch (err) {
       // The agent learns only that the token is invalid; the reason goes to the log.
       this.ctx.metrics.authFailures.inc({ protocol: "postgres", reason: isPortcullisError(err) ? err.code : "E_TOKEN_INVALID" });
+      this.ctx.loginRefusals.record({ protocol: "postgres", connection: database, client: this.clientAddress, reason: isPortcullisError(err) ? err.code : "E_TOKEN_INVALID" });
       this.ctx.logger.info({ client: this.clientAddress, reason: (err as Error).message }, "postgres login refused: invalid token");
       throw new PortcullisError("E_TOKEN_INVALID", "invalid token");
     }
@@ -350,6 +351,7 @@ class FrontendConnection {
       return authorizeConnection(this.ctx.config(), principal, database, "postgres") as PostgresConnection;
     } catch (err) {
       this.ctx.metrics.authFailures.inc({ protocol: "postgres", reason: "E_ACCESS_DENIED" });
+      this.ctx.loginRefusals.record({ protocol: "postgres", connection: database, client: this.clientAddress, reason: "E_ACCESS_DENIED", sub: principal.sub, iss: principal.iss });
       this.ctx.logger.info({ client: this.clientAddress, sub: principal.sub, connection: database }, "postgres login refused: no access");
       throw err;
     }
