@@ -1,8 +1,9 @@
 /**
  * OIDC discovery of an issuer's jwks_uri. Fetched lazily, so the gateway starts while an
- * identity provider is down, and cached once it succeeded. A failure is never cached: the next
- * token retries, and concurrent tokens share one in-flight request so an outage cannot turn
- * into a request storm against the provider.
+ * identity provider is down, and cached once it succeeded. Concurrent tokens share one in-flight
+ * request, and after a failure the provider is asked again only once `retryMs` have passed
+ * (tokens in between are refused with the same error at once), so an outage costs the provider
+ * one request per issuer per interval, not one per connection.
  */
 import { PortcullisError } from "../errors.js";
 
@@ -15,20 +16,57 @@ export function discoveryUrl(issuer: string): URL {
   return new URL(`${issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`);
 }
 
-export function createJwksUriResolver(issuer: string, fetchTimeoutMs: number): JwksUriResolver {
+/**
+ * Remembers the last failure of one endpoint for `retryMs`: while it is fresh, callers fail with
+ * it instead of asking again. Shared by discovery and the JWKS fetch (verifier.ts).
+ */
+export class FailureBackoff {
+  private failure?: { at: number; err: unknown };
+
+  constructor(private readonly retryMs: number, private readonly now: () => number = Date.now) {}
+
+  /** The failure to answer with now, if the endpoint failed less than retryMs ago. */
+  blocked(): { err: unknown; retryInMs: number } | undefined {
+    const f = this.failure;
+    if (!f) return undefined;
+    const retryInMs = f.at + this.retryMs - this.now();
+    return retryInMs > 0 ? { err: f.err, retryInMs } : undefined;
+  }
+
+  failed(err: unknown): void {
+    this.failure = { at: this.now(), err };
+  }
+
+  succeeded(): void {
+    this.failure = undefined;
+  }
+}
+
+export interface BackoffOptions {
+  retryMs: number;
+  /** Tests only: the clock. */
+  now?: () => number;
+}
+
+export function createJwksUriResolver(issuer: string, fetchTimeoutMs: number, backoff: BackoffOptions): JwksUriResolver {
   let resolved: URL | undefined;
   let inFlight: Promise<URL> | undefined;
+  const failures = new FailureBackoff(backoff.retryMs, backoff.now);
   return {
     get() {
       if (resolved) return Promise.resolve(resolved);
+      const blocked = failures.blocked();
+      if (blocked && !inFlight) return Promise.reject(blocked.err);
       inFlight ??= discover(issuer, fetchTimeoutMs).then(
         (url) => {
           resolved = url;
           inFlight = undefined;
+          failures.succeeded();
           return url;
         },
         (err: unknown) => {
           inFlight = undefined;
+          failures.failed(err);
           throw err;
         },
       );

@@ -4,12 +4,12 @@
  * the algorithms, the audience and the issuer itself. Nothing here logs: the caller decides
  * what to record, and error messages never contain the token.
  */
-import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
+import { createRemoteJWKSet, customFetch, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
 import type { Config, IssuerConfig } from "../config/schema.js";
 import { PortcullisError } from "../errors.js";
 import { toPrincipal } from "./claims.js";
 import { DEV_ISSUER_ALG, DEV_ISSUER_AUDIENCE, DEV_ISSUER_ISS, type DevIssuer } from "./dev-issuer.js";
-import { createJwksUriResolver } from "./discovery.js";
+import { type BackoffOptions, FailureBackoff, createJwksUriResolver } from "./discovery.js";
 import type { Principal, TokenVerifier } from "./principal.js";
 
 export type IdentityConfig = Pick<Config["identity"], "issuers" | "dev_issuer">;
@@ -24,6 +24,14 @@ export interface TokenVerifierOptions {
    * omitted. It bounds what a flood of tokens with made-up key ids can cost the provider.
    */
   jwksCooldownMs?: number;
+  /**
+   * After a failed discovery or JWKS request, how long an issuer's endpoint is left alone
+   * (tokens that need it are refused meanwhile); 5000 when omitted. Bounds what an outage, or a
+   * flood of connections during one, costs the provider: one request per issuer per interval.
+   */
+  failureRetryMs?: number;
+  /** Tests only: the clock of the failure back-off. */
+  now?: () => number;
 }
 
 /** Far above any real token; refuses huge inputs before any parsing. */
@@ -42,6 +50,7 @@ interface TrustedIssuer {
 export function createTokenVerifier(identity: IdentityConfig, opts: TokenVerifierOptions = {}): TokenVerifier {
   const fetchTimeoutMs = Math.round(opts.fetchTimeoutMs ?? 5_000);
   const jwksCooldownMs = opts.jwksCooldownMs ?? 30_000;
+  const backoff: BackoffOptions = { retryMs: opts.failureRetryMs ?? 5_000, ...(opts.now ? { now: opts.now } : {}) };
   const trusted = new Map<string, TrustedIssuer>();
   const add = (entry: TrustedIssuer): void => {
     if (trusted.has(entry.issuer)) {
@@ -50,7 +59,7 @@ export function createTokenVerifier(identity: IdentityConfig, opts: TokenVerifie
     trusted.set(entry.issuer, entry);
   };
 
-  for (const cfg of identity.issuers) add(remoteIssuer(cfg, fetchTimeoutMs, jwksCooldownMs));
+  for (const cfg of identity.issuers) add(remoteIssuer(cfg, fetchTimeoutMs, jwksCooldownMs, backoff));
   if (identity.dev_issuer) {
     if (!opts.devIssuer) throw new TypeError("identity.dev_issuer is enabled but no DevIssuer was passed to createTokenVerifier");
     add(devIssuerEntry(opts.devIssuer));
@@ -109,16 +118,18 @@ export function createTokenVerifier(identity: IdentityConfig, opts: TokenVerifie
 const VERIFIED_CACHE_MS = 30_000;
 const VERIFIED_CACHE_ENTRIES = 10_000;
 
-function remoteIssuer(cfg: IssuerConfig, fetchTimeoutMs: number, jwksCooldownMs: number): TrustedIssuer {
+function remoteIssuer(cfg: IssuerConfig, fetchTimeoutMs: number, jwksCooldownMs: number, backoff: BackoffOptions): TrustedIssuer {
   const jwksUri = cfg.jwks_uri
     ? { get: async () => new URL(cfg.jwks_uri!) }
-    : createJwksUriResolver(cfg.issuer, fetchTimeoutMs);
+    : createJwksUriResolver(cfg.issuer, fetchTimeoutMs, backoff);
   // Created once the URL is known and then kept: jose's set caches keys, re-fetches on an
-  // unknown kid (rotation) and applies the cooldown.
+  // unknown kid (rotation) and applies the cooldown. Its fetches go through the back-off, so
+  // keys it already holds keep verifying while the endpoint is failing.
   let jwks: JWTVerifyGetKey | undefined;
+  const fetchKeys = backedOffFetch(cfg.issuer, new FailureBackoff(backoff.retryMs, backoff.now));
   const getKey: JWTVerifyGetKey = async (header, token) => {
     const url = await jwksUri.get();
-    jwks ??= createRemoteJWKSet(url, { timeoutDuration: fetchTimeoutMs, cooldownDuration: jwksCooldownMs });
+    jwks ??= createRemoteJWKSet(url, { timeoutDuration: fetchTimeoutMs, cooldownDuration: jwksCooldownMs, [customFetch]: fetchKeys });
     return jwks(header, token);
   };
   const options: JWTVerifyOptions = {
@@ -130,6 +141,39 @@ function remoteIssuer(cfg: IssuerConfig, fetchTimeoutMs: number, jwksCooldownMs:
   };
   if (cfg.max_token_age !== undefined) options.maxTokenAge = cfg.max_token_age / 1000;
   return { issuer: cfg.issuer, groupsClaim: cfg.groups_claim, getKey, options };
+}
+
+/**
+ * The JWKS fetch, failing fast while the endpoint failed recently. A failure is a network error,
+ * a timeout, a status other than 200 or a body that is not a key set; the answer is read here
+ * (to judge it) and handed to jose unchanged.
+ */
+function backedOffFetch(issuer: string, failures: FailureBackoff): typeof fetch {
+  return async (input, init) => {
+    const blocked = failures.blocked();
+    if (blocked) {
+      throw invalid(`cannot verify token: fetching the keys of issuer ${issuer} failed; next attempt in ${Math.ceil(blocked.retryInMs / 1000)}s`);
+    }
+    let res: Response;
+    let body: string;
+    try {
+      res = await fetch(input, init);
+      body = await res.text();
+    } catch (err) {
+      failures.failed(err);
+      throw err;
+    }
+    let keySet = false;
+    try {
+      keySet = Array.isArray((JSON.parse(body) as { keys?: unknown } | null)?.keys);
+    } catch {
+      /* not JSON: jose says so */
+    }
+    if (res.status === 200 && keySet) failures.succeeded();
+    else failures.failed(new Error(`HTTP ${res.status}`));
+    // jose reads nothing but the status of any other answer.
+    return res.status === 200 ? new Response(body, { status: 200 }) : res;
+  };
 }
 
 function devIssuerEntry(dev: DevIssuer): TrustedIssuer {

@@ -360,7 +360,7 @@ describe("OIDC discovery", () => {
 
   it("is lazy, retried after a failure and cached after success", async () => {
     server.set(WELL_KNOWN, { error: "down" }, 503);
-    const verifier = createTokenVerifier({ issuers: [issuerConfig({ issuer: server.url, algorithms: ["ES256"] })], dev_issuer: false });
+    const verifier = createTokenVerifier({ issuers: [issuerConfig({ issuer: server.url, algorithms: ["ES256"] })], dev_issuer: false }, { failureRetryMs: 0 });
     assert.equal(server.hits(WELL_KNOWN), 0, "nothing fetched before the first token");
     const msg = await rejects(verifier, await token());
     assert.match(msg, /discovery/);
