@@ -1,13 +1,20 @@
-/** `portcullis approvals list|show|approve|deny`: through the running gateway's admin API. */
+/**
+ * `portcullis approvals list|show|approve|deny`: through the running gateway's admin API, so the
+ * gateway's checks apply (a revoked caller is refused, each caller sees only their approvals).
+ */
 import type { Command } from "commander";
 import type { Approval } from "../approvals/approval.js";
 import { type ApiTarget, callApi } from "./api-client.js";
 import { DEFAULT_CONFIG, action, printResult } from "./output.js";
 
-type View = Omit<Approval, "onceKey" | "windowKey">;
+/** As the admin API answers: `counted_approvals` leaves out the votes of since-revoked approvers. */
+type View = Omit<Approval, "onceKey" | "windowKey"> & { counted_approvals?: number };
+
+/** Approving votes that count (an older gateway does not say: all of them). */
+const counted = (a: View) => a.counted_approvals ?? a.votes.filter((v) => v.decision === "approve").length;
 
 function line(a: View): string {
-  const votes = a.votes.filter((v) => v.decision === "approve").length;
+  const votes = counted(a);
   return `${a.id}  ${a.state.padEnd(9)}  ${a.createdAt}  ${a.requester.sub} → ${a.connection}  rule ${a.rule}  ${votes}/${a.minApprovals}  ${a.mode}\n    ${a.operation.display.replace(/\s+/g, " ").slice(0, 200)}`;
 }
 
@@ -28,7 +35,9 @@ export function registerApprovals(program: Command): void {
   common(approvals.command("show <id>").description("one approval with its votes"))
     .action(action(async (id: string, opts: ApiTarget & { json?: boolean }) => {
       const a = await callApi<View>(opts, "GET", `/api/approvals/${encodeURIComponent(id)}`);
-      const votes = a.votes.map((v) => `    ${v.decision} by ${v.sub} at ${v.at}${v.reason ? `: ${v.reason}` : ""}`).join("\n");
+      const voided = a.votes.filter((v) => v.decision === "approve").length - counted(a);
+      const votes = a.votes.map((v) => `    ${v.decision} by ${v.sub} at ${v.at}${v.reason ? `: ${v.reason}` : ""}`).join("\n")
+        + (voided > 0 ? `\n    (${voided} approving vote${voided > 1 ? "s" : ""} of revoked approvers no longer count)` : "");
       printResult(!!opts.json, a, `${line(a)}${votes ? `\n${votes}` : ""}${a.reason ? `\n    reason: ${a.reason}` : ""}`);
     }));
 
@@ -36,7 +45,7 @@ export function registerApprovals(program: Command): void {
     common(approvals.command(`${decision} <id>`).description(`${decision} an approval`).option("--reason <r>", "why (recorded in the audit log)"))
       .action(action(async (id: string, opts: ApiTarget & { reason?: string; json?: boolean }) => {
         const a = await callApi<View>(opts, "POST", `/api/approvals/${encodeURIComponent(id)}/${decision}`, opts.reason ? { reason: opts.reason } : {});
-        const approvedBy = a.votes.filter((v) => v.decision === "approve").length;
+        const approvedBy = counted(a);
         printResult(!!opts.json, a, a.state === "pending" ? `recorded: ${approvedBy} of ${a.minApprovals} approvals` : `approval ${a.id} ${a.state}`);
       }));
   }
