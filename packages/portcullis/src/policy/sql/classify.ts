@@ -10,6 +10,7 @@
  * database's own privileges' job.
  */
 import lpq from "libpg-query";
+import { type CallArgs, type DynamicCall, type Literal, dynamicCall } from "./dynamic-functions.js";
 import { SIMPLE_KIND, type StatementKind } from "./kinds.js";
 import { LEXER_SETTINGS } from "./lexer-settings.js";
 
@@ -123,8 +124,67 @@ function searchPathOf(n: Node): StatementInfo["setsSearchPath"] {
   return names.every((x): x is string => typeof x === "string") ? names.flatMap((x) => x.split(",").map((p) => p.trim()).filter(Boolean)) : "unknown";
 }
 
-/** Functions that execute SQL text passed as an argument. */
-const DYNAMIC_FUNCTIONS = new Set(["query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema", "cursor_to_xml", "cursor_to_xmlschema"]);
+/** The value of a string literal, also under a cast (`'x'::text`); undefined for anything else. */
+function literalOf(v: unknown): Literal {
+  const w = unwrap(v);
+  if (!w) return undefined;
+  if (w[0] === "TypeCast") return literalOf(w[1].arg);
+  return w[0] === "A_Const" && isObj(w[1].sval) && typeof w[1].sval.sval === "string" ? w[1].sval.sval : undefined;
+}
+
+/** A FuncCall's arguments, positional and named (`name => value`), as dynamic-functions.ts reads them. */
+function callArgs(args: unknown): CallArgs {
+  const list = Array.isArray(args) ? args : [];
+  const positional: Literal[] = [];
+  const named = new Map<string, Literal>();
+  for (const a of list) {
+    const w = unwrap(a);
+    if (w?.[0] === "NamedArgExpr" && typeof w[1].name === "string") named.set(w[1].name.toLowerCase(), literalOf(w[1].arg));
+    else positional.push(literalOf(a));
+  }
+  return {
+    count: list.length,
+    literal: (position, name) => (position < positional.length ? positional[position] : name !== undefined ? named.get(name) : undefined),
+    all: () => [...positional, ...named.values()].filter((x): x is string => x !== undefined),
+  };
+}
+
+/** The one argument of a call in attribute notation, `(arg).name`. */
+const oneArg = (arg: Literal): CallArgs => ({ count: 1, literal: (p) => (p === 0 ? arg : undefined), all: () => (arg === undefined ? [] : [arg]) });
+
+/**
+ * DDL options whose value names a function that PostgreSQL will call later, implicitly (an
+ * aggregate's state function, an operator's procedure, a type's I/O, a wrapper's handler).
+ */
+const FUNCTION_OPTIONS = new Set([
+  "sfunc", "finalfunc", "combinefunc", "serialfunc", "deserialfunc", "msfunc", "minvfunc", "mfinalfunc",
+  "procedure", "function", "restrict", "join", "input", "output", "receive", "send", "typmod_in", "typmod_out",
+  "analyze", "subscript", "canonical", "subtype_diff", "handler", "validator", "start", "gettoken", "end",
+  "headline", "lextypes", "init", "lexize",
+]);
+
+/**
+ * Fields holding the name of a function wired into a later, implicit call (a name list, or a
+ * function with its signature). A function merely named (GRANT EXECUTE, ALTER or DROP FUNCTION,
+ * COMMENT) is not listed: nothing will call it that would not have before.
+ */
+const FUNCTION_NAME_FIELDS: Record<string, string[]> = {
+  CreateTrigStmt: ["funcname"],
+  CreateEventTrigStmt: ["funcname"],
+  CreatePLangStmt: ["plhandler", "plinline", "plvalidator"],
+  CreateAmStmt: ["handler_name"],
+  CreateConversionStmt: ["func_name"],
+  CreateCastStmt: ["func"],
+  CreateTransformStmt: ["fromsql", "tosql"],
+  CreateOpClassItem: ["name"],
+};
+
+/** A function name from a name list or an ObjectWithArgs (wrapped or not). */
+function functionNameParts(v: unknown): string[] {
+  if (Array.isArray(v)) return strings(v);
+  const inner = unwrap(v)?.[1] ?? v;
+  return isObj(inner) ? strings(inner.objname) : [];
+}
 
 /** Deep trees beyond this are refused as `unknown` rather than walked (PostgreSQL itself limits stack depth). */
 const MAX_DEPTH = 1000;
@@ -154,6 +214,43 @@ class Collector {
 
   private addAction(a: SqlAction): void {
     this.actions.push(this.explainOnly > 0 ? { ...a, kind: "explain" } : a);
+  }
+
+  private addFunction(names: string[]): string {
+    const name = names.map((s) => s.toLowerCase()).join(".");
+    if (name) this.functions.add(name);
+    return name;
+  }
+
+  /**
+   * What a call that runs SQL or reads relations by name will do: `dynamic` work, plus the work of
+   * whatever its literal arguments show. That SQL runs on its own, outside this statement's CTEs.
+   */
+  private dynamic(d: DynamicCall): void {
+    if (d.dynamic) {
+      this.addKind("dynamic");
+      this.addAction({ kind: "dynamic" });
+    }
+    for (const table of d.relations) this.addAction({ kind: "select", table });
+    if (d.sql.length === 0) return;
+    const scopes = this.cteScopes;
+    this.cteScopes = [];
+    try {
+      this.withReadKind("select", () => { for (const sql of d.sql) for (const s of parseStatements(sql)) this.walk(s); });
+    } finally {
+      this.cteScopes = scopes;
+    }
+  }
+
+  /**
+   * `x.name`, `(expr).name`: PostgreSQL reads a field selection it cannot resolve as a column or a
+   * composite field as the call `name(x)` (attribute notation). Which one it is depends on the
+   * catalog, so every such name counts as a possible call of an unqualified function.
+   */
+  private attributeCall(name: string, arg: Literal): void {
+    const fn = this.addFunction([name]);
+    const d = dynamicCall(fn, oneArg(arg));
+    if (d) this.dynamic(d);
   }
 
   private isCte(rv: Node): boolean {
@@ -230,8 +327,7 @@ class Collector {
         if (!this.isCte(n)) this.addAction({ kind: this.readKind, table: rangeVarName(n) });
         return;
       case "FuncCall": {
-        const name = strings(n.funcname).map((s) => s.toLowerCase()).join(".");
-        if (name) this.functions.add(name);
+        const name = this.addFunction(strings(n.funcname));
         // set_config('search_path', ...) can set anything, computed at run time.
         if (name.endsWith("set_config")) {
           this.info.setsSearchPath = "unknown";
@@ -239,12 +335,40 @@ class Collector {
           const literal = first?.[0] === "A_Const" && isObj(first[1].sval) ? first[1].sval.sval : undefined;
           if (typeof literal !== "string" || LEXER_SETTINGS.has(literal.toLowerCase())) this.info.changesLexing = true;
         }
-        // These run the SQL text they are given, at run time: its effect is not this statement's to show.
-        if (DYNAMIC_FUNCTIONS.has(name.slice(name.lastIndexOf(".") + 1))) {
-          this.addKind("dynamic");
-          this.addAction({ kind: "dynamic" });
-        }
+        // These run SQL text, or read relations, named by a value (dynamic-functions.ts).
+        const d = dynamicCall(name.slice(name.lastIndexOf(".") + 1), callArgs(n.args));
+        if (d) this.dynamic(d);
         this.walkFields(n, ["funcname"]);
+        return;
+      }
+      case "ColumnRef": {
+        // a.f, s.a.f, c.s.a.f: the last name may be a function called on the row `a`.
+        const fields = Array.isArray(n.fields) ? n.fields : [];
+        const last = unwrap(fields[fields.length - 1]);
+        if (fields.length >= 2 && last?.[0] === "String" && typeof last[1].sval === "string") this.attributeCall(last[1].sval, undefined);
+        return;
+      }
+      case "A_Indirection": {
+        // (expr).f: a call f(expr) unless expr is a composite with a field f; the first name
+        // applies to expr itself, so a literal there is the call's argument.
+        const steps = Array.isArray(n.indirection) ? n.indirection : [];
+        steps.forEach((step, i) => {
+          const w = unwrap(step);
+          if (w?.[0] === "String" && typeof w[1].sval === "string") this.attributeCall(w[1].sval, i === 0 ? literalOf(n.arg) : undefined);
+        });
+        this.walkFields(n);
+        return;
+      }
+      case "RangeTableSample":
+        // TABLESAMPLE method(...): the method is a handler function PostgreSQL calls.
+        this.addFunction(strings(n.method));
+        this.walkFields(n, ["method"]);
+        return;
+      case "DefElem": {
+        const fn = typeof n.defname === "string" && FUNCTION_OPTIONS.has(n.defname.toLowerCase()) ? unwrap(n.arg) : undefined;
+        if (fn?.[0] === "TypeName") this.addFunction(strings(fn[1].names));
+        else if (fn?.[0] === "List") this.addFunction(strings(fn[1].items));
+        this.walkFields(n);
         return;
       }
       case "SelectStmt":
@@ -298,6 +422,8 @@ class Collector {
         this.addKind(kind);
         const program = n.is_program === true;
         if (n.relation) this.target(kind, n.relation, program ? { program } : {});
+        // COPY FROM ... WHERE: evaluated for every incoming row; its calls and reads are this statement's.
+        this.withReadKind("select", () => this.walk(n.whereClause));
         const before = this.actions.length;
         this.walk(n.query);
         if (!n.relation) {
@@ -426,6 +552,7 @@ class Collector {
       default: {
         const simple = SIMPLE_KIND[type];
         const kind: StatementKind | undefined = simple ?? (type.endsWith("Stmt") ? "ddl" : undefined);
+        for (const field of FUNCTION_NAME_FIELDS[type] ?? []) this.addFunction(functionNameParts(n[field]));
         if (!kind) { this.walkFields(n); return; }
         this.addKind(kind);
         const before = this.actions.length;
@@ -455,6 +582,8 @@ class Collector {
     const as = opts.find((d) => d?.defname === "as");
     const src = strings(unwrap(as?.arg)?.[1]?.items)[0];
     const inner = new Collector();
+    // Parameter defaults are evaluated at each call, like the body.
+    inner.walk(n.parameters);
     if (n.sql_body) inner.walk(n.sql_body);
     else if (typeof src === "string" && lang === "sql") {
       for (const s of parseStatements(src)) inner.walk(s);
