@@ -11,6 +11,7 @@ import type { Principal } from "../../src/identity/principal.js";
 import type { Decision } from "../../src/policy/decision.js";
 import { PolicyEngine } from "../../src/policy/engine.js";
 import { type StatementInfo, classifySql, loadSqlParser, resolveExecute } from "../../src/policy/sql/classify.js";
+import { qualifiedName } from "../../src/policy/sql/dynamic-functions.js";
 import { CORPUS, type CorpusEntry, type ExpectedStatement, type Outcome } from "./policy-corpus.data.js";
 
 await loadSqlParser();
@@ -357,6 +358,29 @@ describe("engine semantics (SPEC §2)", () => {
       // `pg_read_file('x')` resolves to pg_catalog.pg_read_file: "matched however the call is spelled".
       assert.equal(functions(["pg_catalog.pg_read_*"], "SELECT pg_read_file('x')"), "deny");
       assert.equal(functions(["pg_catalog.pg_read_file"], "SELECT * FROM pg_read_file('x')"), "deny");
+    });
+  });
+
+  describe("relation names given as text (dynamic-functions.ts), read as regclass input reads them", () => {
+    it("folds unquoted ASCII, keeps quoted names, takes schema and catalog qualification", () => {
+      assert.deepEqual(qualifiedName("Secrets"), { name: "secrets" });
+      assert.deepEqual(qualifiedName(' "Vault" . KEYS '), { schema: "Vault", name: "keys" });
+      assert.deepEqual(qualifiedName('app.vault."a""b"'), { schema: "vault", name: 'a"b' });
+      assert.deepEqual(qualifiedName("ÉTÉ"), { name: "ÉtÉ" }, "PostgreSQL folds ASCII letters only in UTF-8");
+    });
+
+    it("yields nothing for what is not a plain name (an OID, SQL, an empty or unterminated quote)", () => {
+      for (const text of ["16384", "secrets; drop table t", "a.b.c.d", '""', '"open', "a..b", "", undefined]) {
+        assert.equal(qualifiedName(text), undefined, String(text));
+      }
+    });
+
+    it("a relation named by an OID or a computed value still leaves the call dynamic", () => {
+      for (const sql of ["SELECT table_to_xml(16384, true, true, '')", "SELECT table_to_xml(('sec' || 'rets')::regclass, true, true, '')"]) {
+        const [st] = classifySql(sql);
+        assert.ok(st?.kinds.includes("dynamic"), sql);
+        assert.deepEqual(st?.tables, [], sql);
+      }
     });
   });
 });
