@@ -276,22 +276,14 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
     });
   };
 
-  const judgePortal = (prepared: Prepared): Verdict | undefined | Promise<Verdict | undefined> => {
+  /** A statement about to run (a Query, or a portal's Execute): policy, containment, approval, audit. */
+  const judgeRun = (prepared: Prepared, extended: boolean): Verdict | undefined | Promise<Verdict | undefined> => {
     const { decision, ticket } = judge(prepared, "execute");
-    deps.onOperation?.(ticket.op, true);
-    if (ticket.refusal) return refuseFor(ticket.refusal, true);
-    if (decision.action === "approve") return approve(decision, prepared, ticket, true, () => track(prepared.infos));
-    if (decision.action !== "allow") return refuse(decision, "42501", true);
-    return whenDurable(ticket, true, () => track(prepared.infos));
-  };
-
-  const judgeQuery = (prepared: Prepared & { infos: StatementInfo[] }): Verdict | undefined | Promise<Verdict | undefined> => {
-    const { decision, ticket } = judge(prepared, "execute");
-    deps.onOperation?.(ticket.op, false);
-    if (ticket.refusal) return refuseFor(ticket.refusal, false);
-    if (decision.action === "approve") return approve(decision, prepared, ticket, false, () => track(prepared.infos));
-    if (decision.action !== "allow") return refuse(decision, "42501", false);
-    return whenDurable(ticket, false, () => track(prepared.infos));
+    deps.onOperation?.(ticket.op, extended);
+    if (ticket.refusal) return refuseFor(ticket.refusal, extended);
+    if (decision.action === "approve") return approve(decision, prepared, ticket, extended, () => track(prepared.infos));
+    if (decision.action !== "allow") return refuse(decision, "42501", extended);
+    return whenDurable(ticket, extended, () => track(prepared.infos));
   };
 
   /** A name is used once the target's answer says what it stands for (see session-objects.ts). */
@@ -310,8 +302,8 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
         const sql = decodeQuery(frame);
         const prepared = { ...deps.cache.facts(sql), text: sql };
         const wait = executeWait(prepared.infos);
-        if (wait) return wait.then(() => guarded(prepared, executedTexts(prepared.infos, sql), false, () => judgeQuery(prepared)));
-        return guarded(prepared, executedTexts(prepared.infos, sql), false, () => judgeQuery(prepared));
+        if (wait) return wait.then(() => guarded(prepared, executedTexts(prepared.infos, sql), false, () => judgeRun(prepared, false)));
+        return guarded(prepared, executedTexts(prepared.infos, sql), false, () => judgeRun(prepared, false));
       }
       case MSG.Parse: {
         const { query } = decodeParse(frame);
@@ -334,7 +326,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
           if (!entry) return refuseUnknown("portal", portal, "34000");
           // Judged again by what it is now: the policy may have changed since Parse.
           const prepared = preparedFor(entry);
-          return guarded(prepared, entry.statement ? entry.statement.text : entry.text, true, () => judgePortal(prepared));
+          return guarded(prepared, entry.statement ? entry.statement.text : entry.text, true, () => judgeRun(prepared, true));
         });
       }
       case MSG.FunctionCall: {
