@@ -11,7 +11,8 @@ import type { ColumnMask } from "../../masking/columns.js";
 import { applyStrategy } from "../../masking/strategies.js";
 import { parseStatementTrees, splitStatements } from "../../policy/sql/classify.js";
 import { PortcullisError } from "../../errors.js";
-import { type CopyFormat, DEFAULT_CSV, DEFAULT_TEXT, joinCopyLine, splitCopyLine } from "./copy-text.js";
+import { copyFormatOf } from "./copy-format.js";
+import { type CopyFormat, joinCopyLine, splitCopyLine } from "./copy-text.js";
 import type { Frame } from "./framer.js";
 import { MSG, decodeBind, decodeErrorFields, decodeParameterStatus, decodeExecute, decodeParse, decodeQuery, decodeTarget, encode } from "./messages.js";
 import type { MessageStage, Verdict } from "./relay.js";
@@ -352,26 +353,6 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
 function quotable(inner: string, statement: string | undefined, code: string): boolean {
   if (code === "42601" && /^portcullis_denied_[0-9a-f]{16}$/.test(inner)) return true;
   return statement !== undefined && inner !== "" && statement.includes(inner);
-}
-
-/** The text/CSV options of a COPY statement, read from its parse tree (defaults per format). */
-function copyFormatOf(sql: string): CopyFormat {
-  const tree = parseStatementTrees(sql)[0] as { CopyStmt?: { options?: unknown[] } } | undefined;
-  const opts = new Map<string, string>();
-  for (const o of tree?.CopyStmt?.options ?? []) {
-    const d = (o as { DefElem?: { defname?: string; arg?: Record<string, { sval?: string }> } }).DefElem;
-    if (!d?.defname) continue;
-    const arg = d.arg ? Object.values(d.arg)[0] : undefined;
-    opts.set(d.defname.toLowerCase(), typeof arg?.sval === "string" ? arg.sval : "true");
-  }
-  const csv = (opts.get("format") ?? "").toLowerCase() === "csv";
-  const base = csv ? DEFAULT_CSV : DEFAULT_TEXT;
-  return {
-    csv,
-    delimiter: opts.get("delimiter") ?? base.delimiter,
-    quote: opts.get("quote") ?? base.quote,
-    null: opts.get("null") ?? base.null,
-  };
 }
 
 /** Masks a whole value under a column rule. Non-text values cannot hold a mask string: they become NULL. */
