@@ -8,7 +8,7 @@ import { type Action, type Decision, type McpCall, type Operation, PROTECTED_SET
 import { anyGlob } from "./glob.js";
 import { type HttpMatcher, compileHttpCondition } from "./http.js";
 import type { SqlAction, StatementInfo, TableName } from "./sql/classify.js";
-import { DEFAULT_SEARCH_PATH, type SearchPath, nextSearchPath, schemasOf } from "./sql/search-path.js";
+import { DEFAULT_SEARCH_PATH, type PathWalk, type SearchPath, resolvesOnlyInto, schemasOf, stepSearchPath } from "./sql/search-path.js";
 
 /** Schemas an unqualified name may resolve to; undefined: any. */
 type Schemas = readonly string[] | undefined;
@@ -29,11 +29,12 @@ interface CompiledRule {
 
 /**
  * A name matcher for table and function patterns: a pattern without a schema matches the name in
- * any schema; `schema.name` matches a qualified name exactly, and an unqualified one when a schema
- * it may resolve to (search_path) makes it match. Case-insensitive: `"Customers"` is treated as
- * customers, which fails closed.
+ * any schema; `schema.name` matches a qualified name exactly. An unqualified name matches it through
+ * the search_path: for a rule that refuses (`strict`), when any schema it may resolve to matches; for
+ * a rule that allows, only when every schema it may resolve to does, and never when the path is
+ * unknown. Both fail closed. Case-insensitive: `"Customers"` is treated as customers.
  */
-function nameMatcher(patterns: string[]): (name: string, schema: string | undefined, schemas: Schemas) => boolean {
+function nameMatcher(patterns: string[], strict: boolean, relation: boolean): (name: string, schema: string | undefined, schemas: Schemas) => boolean {
   const qualified = patterns.filter((p) => p.includes("."));
   const bare = patterns.filter((p) => !p.includes("."));
   const full = qualified.length ? anyGlob(qualified, { caseInsensitive: true }) : undefined;
@@ -43,29 +44,30 @@ function nameMatcher(patterns: string[]): (name: string, schema: string | undefi
     if (last?.(name)) return true;
     if (!full) return false;
     if (schema !== undefined) return full(`${schema}.${name}`);
+    if (!strict) return schemas !== undefined && resolvesOnlyInto(schemas, name, (s) => full(`${s}.${name}`), relation);
     if (schemas === undefined) return nameOfQualified!(name);
     return schemas.some((s) => full(`${s}.${name}`));
   };
 }
 
-function tableMatcher(patterns: string[]): (t: TableName, schemas: Schemas) => boolean {
-  const m = nameMatcher(patterns);
+function tableMatcher(patterns: string[], strict: boolean): (t: TableName, schemas: Schemas) => boolean {
+  const m = nameMatcher(patterns, strict, true);
   return (t, schemas) => m(t.name, t.schema, schemas);
 }
 
 /** Function patterns match however the call is spelled: with or without schema, any case. */
-function functionMatcher(patterns: string[]): (fn: string, schemas: Schemas) => boolean {
-  const m = nameMatcher(patterns);
+function functionMatcher(patterns: string[], strict: boolean): (fn: string, schemas: Schemas) => boolean {
+  const m = nameMatcher(patterns, strict, false);
   return (fn, schemas) => {
     const dot = fn.lastIndexOf(".");
     return dot < 0 ? m(fn, undefined, schemas) : m(fn.slice(dot + 1), fn.slice(0, dot), schemas);
   };
 }
 
-function compileSql(cond: NonNullable<RuleConfig["when"]["sql"]>): (s: StatementInfo, schemas: Schemas) => boolean {
+function compileSql(cond: NonNullable<RuleConfig["when"]["sql"]>, strict: boolean): (s: StatementInfo, schemas: Schemas) => boolean {
   const kinds = cond.statements ? new Set<string>(cond.statements) : undefined;
-  const tables = cond.tables ? tableMatcher(cond.tables) : undefined;
-  const functions = cond.functions ? functionMatcher(cond.functions) : undefined;
+  const tables = cond.tables ? tableMatcher(cond.tables, strict) : undefined;
+  const functions = cond.functions ? functionMatcher(cond.functions, strict) : undefined;
   const actionLevel = kinds || tables || cond.no_where || cond.program;
   // statements, tables, no_where and program must hold for one and the same action (SPEC §2).
   const actionMatches = (a: SqlAction, schemas: Schemas) =>
@@ -91,7 +93,7 @@ function compileRule(r: RuleConfig): CompiledRule {
     ...(r.groups ? { groups: r.groups } : {}),
     speaksOfUnknown: r.when.sql?.statements?.includes("unknown") ?? false,
   };
-  if (r.when.sql) c.sql = compileSql(r.when.sql);
+  if (r.when.sql) c.sql = compileSql(r.when.sql, r.action !== "allow");
   if (r.when.http) c.http = compileHttpCondition(r.when.http);
   if (r.when.mcp) {
     const tools = anyGlob(r.when.mcp.tools);
@@ -113,6 +115,8 @@ export interface SqlContext {
   searchPath?: SearchPath;
   /** Where RESET returns to. */
   initialSearchPath?: SearchPath;
+  /** The open transaction has changed the path (a COMMIT or ROLLBACK in this operation decides whether that stays). */
+  searchPathChanged?: boolean;
   /** The target user, for `$user` in the path. */
   user?: string;
 }
@@ -161,14 +165,14 @@ export class PolicyEngine {
     let worst: Decision | undefined;
     const statements: NonNullable<Decision["statements"]> = [];
     const initial = ctx.initialSearchPath ?? ctx.searchPath ?? DEFAULT_SEARCH_PATH;
-    let path = ctx.searchPath ?? initial;
+    let walk: PathWalk = { path: ctx.searchPath ?? initial, changed: ctx.searchPathChanged ?? false };
     for (const s of op.statements) {
-      const d = this.decideStatement(applicable, s, schemasOf(path, ctx.user));
+      const d = this.decideStatement(applicable, s, schemasOf(walk.path, ctx.user));
       statements.push(d.rule !== undefined ? { action: d.action, rule: d.rule } : { action: d.action });
       // Strictest wins; among equals, a decision a rule made is more telling than the default.
       if (!worst || stricter(d.action, worst.action) || (d.action === worst.action && worst.rule === undefined && d.rule !== undefined)) worst = d;
       // A SET search_path earlier in the message changes where later names resolve.
-      path = nextSearchPath(path, initial, s.setsSearchPath);
+      walk = stepSearchPath(walk, initial, s.setsSearchPath, s.kinds.includes("transaction"));
     }
     return { ...(worst ?? { action: "allow" }), statements };
   }

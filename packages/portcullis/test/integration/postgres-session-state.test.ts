@@ -9,7 +9,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
-import { type RawPg, errorFields, rawLogin, simpleQuery, typed } from "../support/raw-pg.js";
+import {
+  bindMessage as bind, closeMessage as close, errorFields, exchange, executeMessage as execute, parseMessage as parse, rawLogin, simpleQuery, syncMessage as sync,
+} from "../support/raw-pg.js";
 import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
 
 const RULES = [
@@ -20,21 +22,6 @@ const RULES = [
 const MASKING = [{ columns: ["customers.secret"], strategy: "redact" }];
 const SEED = "zq-seeded-secret-value-81";
 
-const cstr = (s: string) => Buffer.from(`${s}\0`);
-const i16 = (n: number) => { const b = Buffer.alloc(2); b.writeInt16BE(n); return b; };
-const parse = (name: string, sql: string) => typed("P", Buffer.concat([cstr(name), cstr(sql), i16(0)]));
-const bind = (portal: string, stmt: string) => typed("B", Buffer.concat([cstr(portal), cstr(stmt), i16(0), i16(0), i16(0)]));
-const execute = (portal: string) => typed("E", Buffer.concat([cstr(portal), Buffer.alloc(4)]));
-const close = (kind: "S" | "P", name: string) => typed("C", Buffer.concat([Buffer.from(kind), cstr(name)]));
-const sync = () => typed("S");
-
-/** Sends frames in one write and reads `segments` ReadyForQuery answers; returns every message. */
-async function exchange(conn: RawPg, frames: Buffer[], segments: number) {
-  await conn.write(Buffer.concat(frames));
-  const out = [];
-  for (let i = 0; i < segments; i++) out.push(...(await conn.readUntil("Z", 15_000, false)));
-  return out;
-}
 const errorsOf = (msgs: { type: string; body: Buffer }[]) => msgs.filter((m) => m.type === "E").map((m) => errorFields(m.body));
 
 describe("session state follows the target's confirmations", () => {

@@ -35,6 +35,15 @@ export const passwordMessage = (text: string) => typed("p", `${text}\0`);
 export const queryMessage = (sql: string) => typed("Q", `${sql}\0`);
 export const terminateMessage = () => typed("X");
 
+/** Extended-protocol messages with text parameters and results (no parameter types, formats or values). */
+const cstr = (s: string) => Buffer.from(`${s}\0`);
+const i16 = (n: number) => { const b = Buffer.alloc(2); b.writeInt16BE(n); return b; };
+export const parseMessage = (name: string, sql: string) => typed("P", Buffer.concat([cstr(name), cstr(sql), i16(0)]));
+export const bindMessage = (portal: string, statement: string) => typed("B", Buffer.concat([cstr(portal), cstr(statement), i16(0), i16(0), i16(0)]));
+export const executeMessage = (portal: string, maxRows = 0) => typed("E", Buffer.concat([cstr(portal), int32(maxRows)]));
+export const closeMessage = (kind: "S" | "P", name: string) => typed("C", Buffer.concat([Buffer.from(kind), cstr(name)]));
+export const syncMessage = () => typed("S");
+
 export interface PgMessage {
   type: string;
   body: Buffer;
@@ -213,24 +222,35 @@ export interface QueryResult {
   messages: PgMessage[];
 }
 
+/** Sends frames in one write (a pipeline) and reads `segments` ReadyForQuery answers; returns every message. */
+export async function exchange(conn: RawPg, frames: Buffer[], segments: number, timeoutMs = 15_000): Promise<PgMessage[]> {
+  await conn.write(Buffer.concat(frames));
+  const out: PgMessage[] = [];
+  for (let i = 0; i < segments; i++) out.push(...(await conn.readUntil("Z", timeoutMs, false)));
+  return out;
+}
+
+/** Text values of a DataRow body (null for NULL). */
+export function dataRowTexts(body: Buffer): (string | null)[] {
+  const row: (string | null)[] = [];
+  let off = 2;
+  for (let i = body.readInt16BE(0); i > 0; i--) {
+    const len = body.readInt32BE(off);
+    off += 4;
+    if (len < 0) row.push(null);
+    else { row.push(body.toString("utf8", off, off + len)); off += len; }
+  }
+  return row;
+}
+
 /** Runs a simple query and reads up to ReadyForQuery; text values only. */
 export async function simpleQuery(conn: RawPg, sql: string, timeoutMs = 15_000): Promise<QueryResult> {
   await conn.write(queryMessage(sql));
   const messages = await conn.readUntil("Z", timeoutMs, false);
   const result: QueryResult = { rows: [], messages };
   for (const m of messages) {
-    if (m.type === "D") {
-      const n = m.body.readInt16BE(0);
-      const row: (string | null)[] = [];
-      let off = 2;
-      for (let i = 0; i < n; i++) {
-        const len = m.body.readInt32BE(off);
-        off += 4;
-        if (len < 0) row.push(null);
-        else { row.push(m.body.toString("utf8", off, off + len)); off += len; }
-      }
-      result.rows.push(row);
-    } else if (m.type === "C") result.tag = m.body.toString("utf8", 0, m.body.length - 1);
+    if (m.type === "D") result.rows.push(dataRowTexts(m.body));
+    else if (m.type === "C") result.tag = m.body.toString("utf8", 0, m.body.length - 1);
     else if (m.type === "E") result.error = errorFields(m.body);
   }
   return result;

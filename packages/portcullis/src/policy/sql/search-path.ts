@@ -1,8 +1,9 @@
 /**
  * Where unqualified names resolve: the session's search_path, as far as the gateway can follow it.
  * A rule on `vault.secrets` must catch `SELECT * FROM secrets` once `vault` is on the path, and
- * must not catch it when `vault` is not. When the path cannot be known (SET LOCAL, set_config),
- * it is "unknown" and every schema is assumed.
+ * must not catch it when `vault` is not. When the path cannot be known (SET LOCAL, set_config, a
+ * change the target undid with its transaction), it is "unknown": every schema is assumed by rules
+ * that refuse, and none by rules that allow (session-objects.ts follows the target's path).
  */
 export type SearchPath = readonly string[] | "unknown";
 
@@ -23,7 +24,8 @@ export function parseSearchPath(text: string): string[] {
 
 /**
  * The schemas an unqualified name may resolve to, in order: pg_catalog is always searched (first,
- * unless the path places it); `$user` is the target user. undefined: any schema.
+ * unless the path places it); `$user` is the target user, and is left out when `user` is undefined
+ * (the target said that schema does not exist). undefined: any schema.
  */
 export function schemasOf(path: SearchPath, user?: string): readonly string[] | undefined {
   if (path === "unknown") return undefined;
@@ -31,9 +33,37 @@ export function schemasOf(path: SearchPath, user?: string): readonly string[] | 
   return schemas.includes("pg_catalog") ? schemas : ["pg_catalog", ...schemas];
 }
 
+export type SearchPathChange = readonly string[] | "reset" | "unknown";
+
 /** The path after a statement's change (`reset` returns to the session's starting path). */
-export function nextSearchPath(current: SearchPath, initial: SearchPath, change: readonly string[] | "reset" | "unknown" | undefined): SearchPath {
+export function nextSearchPath(current: SearchPath, initial: SearchPath, change: SearchPathChange | undefined): SearchPath {
   if (change === undefined) return current;
   if (change === "reset") return initial;
   return change;
+}
+
+/** The path statements run under, and whether the open transaction has changed it. */
+export interface PathWalk {
+  path: SearchPath;
+  changed: boolean;
+}
+
+/**
+ * The walk after one statement that succeeds. A transaction statement (COMMIT, ROLLBACK, SAVEPOINT,
+ * ...) after a change makes the path unknown: whether the change survives is for the target to say.
+ */
+export function stepSearchPath(w: PathWalk, initial: SearchPath, change: SearchPathChange | undefined, transaction: boolean): PathWalk {
+  if (change !== undefined) return { path: nextSearchPath(w.path, initial, change), changed: true };
+  if (transaction && w.changed) return { path: "unknown", changed: true };
+  return w;
+}
+
+/**
+ * Whether an unqualified relation `name` can only resolve into schemas `matches` accepts. The gateway
+ * does not know which schemas hold the name, so every schema on the path must be accepted, except
+ * pg_catalog for names it cannot hold (its relations are all `pg_*`, and only a superuser adds to
+ * it). Used by rules that allow: they must not admit a name the target resolves elsewhere.
+ */
+export function resolvesOnlyInto(schemas: readonly string[], name: string, matches: (schema: string) => boolean, relation: boolean): boolean {
+  return schemas.every((s) => matches(s) || (relation && s === "pg_catalog" && !name.toLowerCase().startsWith("pg_")));
 }

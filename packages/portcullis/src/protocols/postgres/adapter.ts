@@ -58,7 +58,8 @@ function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFact
   return (session, connection, upstream, agent) => {
     // Nearest the agent: it records what the agent receives (masked, refusals rewritten).
     const recording = session.recorder ? recordingStage(session) : undefined;
-    const state = new SessionState<MaskPlan>((sql) => ctx.sqlCache.classify(sql));
+    const initialSearchPath = upstream.searchPath !== undefined ? parseSearchPath(upstream.searchPath) : "unknown";
+    const state = new SessionState<MaskPlan>((sql) => ctx.sqlCache.classify(sql), initialSearchPath);
     const m = masking.get(ctx.config(), connection);
     const stages: MessageStage[] = [policyStage({
       session,
@@ -66,8 +67,9 @@ function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFact
       connection: connection.name,
       policy: ctx.policy,
       cache: ctx.sqlCache,
-      initialSearchPath: upstream.searchPath !== undefined ? parseSearchPath(upstream.searchPath) : "unknown",
-      targetUser: connection.credentials.username,
+      initialSearchPath,
+      // PostgreSQL skips `$user` when no schema has that name, and so does the gateway.
+      targetUser: upstream.userSchema === false ? undefined : connection.credentials.username,
       ...(recording ? { onOperation: recording.onOperation } : {}),
       approvals: ctx.approvals,
       approvalMode: agent.approvalMode,

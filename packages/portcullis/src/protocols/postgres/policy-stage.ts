@@ -16,7 +16,7 @@ import type { Decision } from "../../policy/decision.js";
 import type { PolicyEngine } from "../../policy/engine.js";
 import type { ClassificationCache } from "../../policy/sql/cache.js";
 import { type StatementInfo, resolveExecute } from "../../policy/sql/classify.js";
-import { type SearchPath, nextSearchPath } from "../../policy/sql/search-path.js";
+import type { PathWalk, SearchPath } from "../../policy/sql/search-path.js";
 import type { Frame } from "./framer.js";
 import { MSG, decodeBind, decodeExecute, decodeParse, decodeQuery, encode, pgError } from "./messages.js";
 import type { MessageStage, Verdict } from "./relay.js";
@@ -31,10 +31,10 @@ export interface PolicyStageDeps {
   /** The policy in force now (it changes on reload). */
   policy: () => PolicyEngine;
   cache: ClassificationCache;
-  /** The session's search_path at login, or "unknown" when it was not asked for. */
+  /** The session's search_path at login, or "unknown" when it was not asked for (RESET returns to it). */
   initialSearchPath: SearchPath;
-  /** The target user (`$user` in search_path). */
-  targetUser: string;
+  /** The target user (`$user` in search_path); undefined when no schema of that name exists. */
+  targetUser: string | undefined;
   /**
    * Told, in forwarding order, the operation number of each message the target will answer with a
    * result or an error (Query, Execute, FunctionCall, and refused Parse or Bind): the recording
@@ -137,19 +137,20 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
     }
     return undefined;
   };
-  let searchPath: SearchPath = deps.initialSearchPath;
+  /** No rule names a schema: where unqualified names resolve does not matter. */
+  const ANY_PATH: PathWalk = { path: "unknown", changed: false };
 
-  /** Follows search_path through statements that were allowed to run. */
-  const track = (infos: StatementInfo[]) => {
-    for (const s of infos) searchPath = nextSearchPath(searchPath, deps.initialSearchPath, s.setsSearchPath);
-  };
+  /** Runs `use` with the search_path the message will run under, as the target will have it (session-objects.ts). */
+  const withPath = (use: (w: PathWalk) => Verdict | undefined | Promise<Verdict | undefined>): Verdict | undefined | Promise<Verdict | undefined> =>
+    deps.policy().usesSchemas ? whenResolved(() => state.searchPath(), (w) => use(w!)) : use(ANY_PATH);
 
-  const judge = (p: Prepared, phase: "prepare" | "execute"): { decision: Decision; ticket: OperationTicket } => {
+  const judge = (p: Prepared, phase: "prepare" | "execute", w: PathWalk): { decision: Decision; ticket: OperationTicket } => {
     const resolved = resolveInOrder(p.infos);
     const decision = deps.policy().decide(session.principal, connection, { type: "sql", statements: resolved }, {
-      searchPath,
+      searchPath: w.path,
+      searchPathChanged: w.changed,
       initialSearchPath: deps.initialSearchPath,
-      user: deps.targetUser,
+      ...(deps.targetUser !== undefined ? { user: deps.targetUser } : {}),
     });
     return { decision, ticket: report(resolved, decision, phase, p.summary) };
   };
@@ -199,22 +200,15 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
   };
 
   /**
-   * An allowed operation goes on once its audit record is committed. `commit` runs only then
-   * (session-state tracking must not count what never ran); if the record cannot be written,
-   * the operation is refused with PX005 instead.
+   * An allowed operation goes on once its audit record is committed; if the record cannot be
+   * written, the operation is refused with PX005 instead.
    */
-  const whenDurable = (ticket: OperationTicket, extended: boolean, commit?: () => void, heldSegment?: number): Verdict | undefined | Promise<Verdict | undefined> => {
-    if (!ticket.durable) {
-      commit?.();
-      return undefined;
-    }
+  const whenDurable = (ticket: OperationTicket, extended: boolean, heldSegment?: number): Verdict | undefined | Promise<Verdict | undefined> => {
+    if (!ticket.durable) return undefined;
     // The segment is read now: by the time the commit settles, later frames may have moved it.
     const segment = heldSegment ?? state.sent;
     return ticket.durable.then(
-      () => {
-        commit?.();
-        return undefined;
-      },
+      () => undefined,
       () => refuseWith(AUDIT_UNAVAILABLE.sqlstate, AUDIT_UNAVAILABLE.message, undefined, extended, segment),
     );
   };
@@ -223,7 +217,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
    * An operation a rule sends for approval: it runs on a grant the requester holds; otherwise it is
    * deferred (PX001 with the approval id) or held until decided (then it runs, or fails with PX002).
    */
-  const approve = (decision: Decision, p: Prepared, ticket: OperationTicket, extended: boolean, commit: () => void): Verdict | undefined | Promise<Verdict | undefined> => {
+  const approve = (decision: Decision, p: Prepared, ticket: OperationTicket, extended: boolean): Verdict | undefined | Promise<Verdict | undefined> => {
     const gate = deps.approvals;
     if (!gate || p.text === undefined) return refuse(decision, "42501", extended);
     const resolved = p.infos;
@@ -235,14 +229,14 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
       keys: sqlOperationKeys(p.text, p.params),
       mode: deps.approvalMode ?? "hold",
     });
-    if (outcome.kind === "run") return whenDurable({ op: ticket.op, ...(outcome.durable ? { durable: outcome.durable } : {}) }, extended, commit);
+    if (outcome.kind === "run") return whenDurable({ op: ticket.op, ...(outcome.durable ? { durable: outcome.durable } : {}) }, extended);
     const id = outcome.approval.id;
     if (outcome.kind === "defer") {
       return refuseWith("PX001", `portcullis: approval required by rule ${decision.rule}: approval id ${id}`, `approval_id: ${id}`, extended);
     }
     const segment = state.sent;
     return outcome.settled.then((r) => {
-      if (r.kind === "run") return whenDurable({ op: ticket.op, ...(r.durable ? { durable: r.durable } : {}) }, extended, commit, segment);
+      if (r.kind === "run") return whenDurable({ op: ticket.op, ...(r.durable ? { durable: r.durable } : {}) }, extended, segment);
       const a = r.approval;
       if (a.state === "cancelled" && a.reason === CLIENT_CANCEL) {
         return refuseWith("57014", `portcullis: canceling statement due to user request (approval ${id} cancelled)`, `approval_id: ${id}`, extended, segment);
@@ -277,14 +271,14 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
   };
 
   /** A statement about to run (a Query, or a portal's Execute): policy, containment, approval, audit. */
-  const judgeRun = (prepared: Prepared, extended: boolean): Verdict | undefined | Promise<Verdict | undefined> => {
-    const { decision, ticket } = judge(prepared, "execute");
+  const judgeRun = (prepared: Prepared, extended: boolean): Verdict | undefined | Promise<Verdict | undefined> => withPath((w) => {
+    const { decision, ticket } = judge(prepared, "execute", w);
     deps.onOperation?.(ticket.op, extended);
     if (ticket.refusal) return refuseFor(ticket.refusal, extended);
-    if (decision.action === "approve") return approve(decision, prepared, ticket, extended, () => track(prepared.infos));
+    if (decision.action === "approve") return approve(decision, prepared, ticket, extended);
     if (decision.action !== "allow") return refuse(decision, "42501", extended);
-    return whenDurable(ticket, extended, () => track(prepared.infos));
-  };
+    return whenDurable(ticket, extended);
+  });
 
   /** A name is used once the target's answer says what it stands for (see session-objects.ts). */
   const whenResolved = <T>(resolve: () => Resolution<T>, use: (entry: T | undefined) => Verdict | undefined | Promise<Verdict | undefined>): Verdict | undefined | Promise<Verdict | undefined> => {
@@ -308,13 +302,15 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
       case MSG.Parse: {
         const { query } = decodeParse(frame);
         const prepared = { ...deps.cache.facts(query), text: query };
-        const { decision, ticket } = judge(prepared, "prepare");
-        // A statement that needs approval may be prepared: it is its Execute that waits.
-        if (decision.action === "deny") {
-          deps.onOperation?.(ticket.op, true);
-          return refuse(decision, "42501", true);
-        }
-        return undefined;
+        return withPath((w) => {
+          const { decision, ticket } = judge(prepared, "prepare", w);
+          // A statement that needs approval may be prepared: it is its Execute that waits.
+          if (decision.action === "deny") {
+            deps.onOperation?.(ticket.op, true);
+            return refuse(decision, "42501", true);
+          }
+          return undefined;
+        });
       }
       case MSG.Bind: {
         const { statement } = decodeBind(frame);
@@ -331,7 +327,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
       }
       case MSG.FunctionCall: {
         // The fast-path call names a function by OID only: the gateway cannot say what it is.
-        const { decision, ticket } = judge({ infos: UNKNOWN_CALL }, "execute");
+        const { decision, ticket } = judge({ infos: UNKNOWN_CALL }, "execute", ANY_PATH);
         deps.onOperation?.(ticket.op, false);
         if (ticket.refusal) return refuseFor(ticket.refusal, false);
         if (decision.action !== "allow") return refuse(decision, "42501", false);

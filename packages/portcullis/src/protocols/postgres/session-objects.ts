@@ -19,6 +19,10 @@
  * unknown); remembering a definition the target never confirmed is what this module exists to stop.
  * Objects made inside the database by functions (a PL/pgSQL OPEN of a refcursor) are invisible here
  * and resolve as unknown.
+ *
+ * The search_path is followed the same way (search-path-state.ts): a change counts once the target
+ * confirms it and is undone with the transaction that made it, and a message whose path an earlier
+ * segment's answer could still change waits for that answer.
  */
 import type { Frame } from "./framer.js";
 import type { MessageStage } from "./relay.js";
@@ -27,6 +31,8 @@ import { bindResultFormats } from "./rows.js";
 import { PortcullisError } from "../../errors.js";
 import type { StatementInfo } from "../../policy/sql/classify.js";
 import { splitStatements } from "../../policy/sql/classify.js";
+import type { PathWalk, SearchPath, SearchPathChange } from "../../policy/sql/search-path.js";
+import { SearchPathState } from "./search-path-state.js";
 
 /** A prepared statement: its text as the target parsed it; `memo` is the masking stage's plan. */
 export interface PreparedStatement<M = unknown> {
@@ -65,8 +71,11 @@ type Effect<M> =
   | { on: "parse"; segment: number; name: string; entry: PreparedStatement<M> }
   | { on: "bind"; segment: number; name: string; entry: Portal<M> }
   | { on: "close"; segment: number; target: "S" | "P"; name: string }
-  /** One statement run (a Query statement or an Execute): answered by CommandComplete, EmptyQuery or PortalSuspended. */
-  | { on: "run"; segment: number; changes: Change<M>[]; tag?: string }
+  /**
+   * One statement run (a Query statement or an Execute): answered by CommandComplete, EmptyQuery or
+   * PortalSuspended. `path`: how it changes the search_path; `transaction`: it is COMMIT, ROLLBACK, ...
+   */
+  | { on: "run"; segment: number; changes: Change<M>[]; path?: SearchPathChange; transaction?: boolean }
   /** Query text the gateway could not split: if the target runs anything of it, the gateway has lost track. */
   | { on: "opaque"; segment: number };
 
@@ -99,6 +108,14 @@ function changesOf<M>(info: StatementInfo, text: () => string): Change<M>[] {
 const hasChanges = (i: StatementInfo): boolean =>
   i.prepares !== undefined || i.declares !== undefined || i.deallocates !== undefined || i.closes !== undefined || i.discardsAll === true;
 
+/** The run effect of one statement. */
+function runOf<M>(segment: number, info: StatementInfo | undefined, changes: Change<M>[] = []): Effect<M> {
+  const e: Effect<M> = { on: "run", segment, changes };
+  if (info?.setsSearchPath !== undefined) e.path = info.setsSearchPath;
+  if (info?.kinds.includes("transaction")) e.transaction = true;
+  return e;
+}
+
 export class SessionState<M = unknown> {
   private readonly statements = new Map<string, PreparedStatement<M>>();
   private readonly portals = new Map<string, Portal<M>>();
@@ -110,8 +127,33 @@ export class SessionState<M = unknown> {
   /** Segments the target has answered (ReadyForQuery seen). */
   done = 0;
 
-  /** @param classify the statements of a Query or Parse text (the policy's classification cache). */
-  constructor(private readonly classify: (sql: string) => StatementInfo[]) {}
+  private readonly path: SearchPathState;
+
+  /**
+   * @param classify the statements of a Query or Parse text (the policy's classification cache).
+   * @param initialSearchPath the session's search_path at login ("unknown" when not asked for).
+   */
+  constructor(private readonly classify: (sql: string) => StatementInfo[], initialSearchPath: SearchPath = "unknown") {
+    this.path = new SearchPathState(initialSearchPath);
+  }
+
+  /**
+   * The search_path a message of the current segment runs under, assuming the segment's earlier
+   * messages succeed (if one fails, this one does not run). An earlier segment's unanswered change,
+   * or its unanswered transaction end after a change, is waited for.
+   */
+  searchPath(): Resolution<PathWalk> {
+    let w = this.path.walk;
+    for (const e of this.pending) {
+      if (e.on !== "run" || (e.path === undefined && !e.transaction)) continue;
+      if (e.segment !== this.sent) {
+        if (e.path !== undefined || w.changed) return { wait: this.settled(this.sent) };
+        continue;
+      }
+      w = this.path.step(w, e.path, e.transaction === true);
+    }
+    return { known: w };
+  }
 
   /** What statement `name` is for a message of the current segment. */
   statement(name: string): Resolution<PreparedStatement<M>> {
@@ -180,11 +222,15 @@ export class SessionState<M = unknown> {
         const p = this.portal(decodeExecute(frame).portal);
         // A cursor's text is its DECLARE, which Execute does not run again.
         const text = "known" in p && !p.known.cursor ? p.known.text : "";
-        this.pending.push(this.runEffect(segment, text)[0] ?? { on: "run", segment, changes: [] });
+        this.pending.push(this.runEffect(segment, text)[0] ?? runOf(segment, undefined));
         break;
       }
       case MSG.Query:
         this.pending.push(...this.runEffect(segment, decodeQuery(frame), true));
+        break;
+      case MSG.FunctionCall:
+        // Called by OID: it may be set_config.
+        this.path.lost();
         break;
     }
     if (ENDS_SEGMENT.has(frame.type)) this.sent++;
@@ -194,13 +240,14 @@ export class SessionState<M = unknown> {
   private runEffect(segment: number, sql: string, query = false): Effect<M>[] {
     const infos = this.classify(sql);
     // Empty text is answered by one EmptyQueryResponse.
-    if (infos.length === 0) return [{ on: "run", segment, changes: [] }];
+    if (infos.length === 0) return [runOf(segment, undefined)];
     if (infos.length === 1 && infos[0]!.kinds.includes("unknown") && infos[0]!.error !== undefined && !hasChanges(infos[0]!)) {
-      return query ? [{ on: "opaque", segment }] : [{ on: "run", segment, changes: [] }];
+      // Text the gateway cannot read may do anything the target can, to the search_path too.
+      return query ? [{ on: "opaque", segment }] : [{ on: "run", segment, changes: [], path: "unknown" }];
     }
-    if (!infos.some(hasChanges)) return infos.map(() => ({ on: "run", segment, changes: [] }));
+    if (!infos.some(hasChanges)) return infos.map((info) => runOf(segment, info));
     const texts = infos.length === 1 ? [sql] : splitStatements(sql) ?? [];
-    return infos.map((info, i) => ({ on: "run" as const, segment, changes: changesOf<M>(info, () => texts[i] ?? sql) }));
+    return infos.map((info, i) => runOf(segment, info, changesOf<M>(info, () => texts[i] ?? sql)));
   }
 
   /** Call for every frame from the target, before any stage rewrites it. Throws when the target's answers stop making sense. */
@@ -230,6 +277,8 @@ export class SessionState<M = unknown> {
           if (!TAG[c.kind].test(tag)) lost(`the target answered "${tag.slice(0, 40)}" where the gateway expected ${c.kind}`);
           this.apply(c);
         }
+        if (e.path !== undefined) this.path.changed(e.path);
+        this.path.completed(tag);
         return;
       }
       case T.EmptyQuery:
@@ -239,10 +288,12 @@ export class SessionState<M = unknown> {
       case MSG.ErrorResponse:
         // The target skips the rest of the segment; a failed unnamed Parse has dropped the old unnamed statement too.
         this.dropSegment(this.done);
+        this.path.failed();
         return;
       case MSG.ReadyForQuery: {
         this.dropSegment(this.done);
         this.done++;
+        this.path.ready(frame.raw[5] ?? 0);
         // Idle: the transaction is over, and with it every portal but WITH HOLD cursors.
         if (frame.raw[5] === 0x49) for (const [name, p] of this.portals) if (!p.holdable) this.portals.delete(name);
         const ready = this.waiters.filter((w) => w.segment <= this.done);

@@ -12,6 +12,7 @@ import {
   AUTH, MSG, decodeAuthentication, decodeBackendKeyData, decodeErrorFields, decodeParameterStatus, encode,
 } from "./messages.js";
 import { HandshakeReader } from "./reader.js";
+import { dataRowValues } from "./rows.js";
 import { ScramClient, md5Password } from "./scram.js";
 
 export interface UpstreamSession {
@@ -26,6 +27,8 @@ export interface UpstreamSession {
   tls: boolean;
   /** The session's starting search_path, when it was asked for. */
   searchPath?: string;
+  /** Whether the schema `$user` names exists (asked with the search_path). */
+  userSchema?: boolean;
 }
 
 export interface UpstreamLoginOptions {
@@ -135,10 +138,10 @@ export async function loginUpstream(opts: UpstreamLoginOptions): Promise<Upstrea
           throw new PortcullisError("E_UPSTREAM_AUTH", `target refused the gateway's login (SQLSTATE ${f.get("C") ?? "?"})`);
         }
         case MSG.ReadyForQuery: {
-          const searchPath = opts.probeSearchPath ? await showSearchPath(socket, reader) : undefined;
+          const path = opts.probeSearchPath ? await showSearchPath(socket, reader) : undefined;
           const leftover = reader.detach();
           if (!backendKey) backendKey = { processId: 0, secretKey: 0 };
-          return { socket, parameters, backendKey, readyStatus: frame.raw[5] ?? 0x49, leftover, tls, ...(searchPath !== undefined ? { searchPath } : {}) };
+          return { socket, parameters, backendKey, readyStatus: frame.raw[5] ?? 0x49, leftover, tls, ...path };
         }
         default:
           throw new PortcullisError("E_PROTOCOL", `unexpected message 0x${frame.type.toString(16)} from target during login`);
@@ -150,15 +153,18 @@ export async function loginUpstream(opts: UpstreamLoginOptions): Promise<Upstrea
   }
 }
 
-/** Runs SHOW search_path on a freshly logged-in target connection; undefined if it cannot be read. */
-async function showSearchPath(socket: Socket, reader: HandshakeReader): Promise<string | undefined> {
-  socket.write(encode.query("SHOW search_path"));
-  let value: string | undefined;
+/**
+ * Asks a freshly logged-in target connection for its search_path, and whether the schema `$user`
+ * stands for exists (PostgreSQL skips it when it does not); undefined if the answer cannot be read.
+ */
+async function showSearchPath(socket: Socket, reader: HandshakeReader): Promise<{ searchPath: string; userSchema: boolean } | undefined> {
+  socket.write(encode.query("SELECT current_setting('search_path'), exists (SELECT FROM pg_catalog.pg_namespace WHERE nspname = current_user)"));
+  let value: { searchPath: string; userSchema: boolean } | undefined;
   for (;;) {
     const f = await reader.readFrame();
-    if (f.type === MSG.DataRow && f.raw.length >= 11 && f.raw.readInt16BE(5) === 1) {
-      const len = f.raw.readInt32BE(7);
-      if (len >= 0) value = f.raw.toString("utf8", 11, 11 + len);
+    if (f.type === MSG.DataRow && f.raw.length >= 7 && f.raw.readInt16BE(5) === 2) {
+      const [path, exists] = dataRowValues(f);
+      if (path && exists) value = { searchPath: path.toString("utf8"), userSchema: exists.toString("utf8") === "t" };
     }
     if (f.type === MSG.ReadyForQuery) return value;
   }
