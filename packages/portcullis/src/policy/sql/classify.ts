@@ -6,11 +6,12 @@
  *
  * What it cannot see: SQL built at run time inside the database (EXECUTE of a string in PL/pgSQL,
  * the body of an existing function called by name, triggers, operators and casts that call
- * functions). Those are reported as `dynamic` where the syntax shows them, and otherwise are the
- * database's own privileges' job.
+ * functions). Those are reported as `dynamic` where the syntax shows them (a DO block, a call of a
+ * function that runs SQL text, a new function whose body does), and otherwise are the database's
+ * own privileges' job.
  */
 import lpq from "libpg-query";
-import { type CallArgs, type DynamicCall, type Literal, dynamicCall } from "./dynamic-functions.js";
+import { type CallArgs, type DynamicCall, type Literal, dynamicCall, impliedCalls } from "./dynamic-functions.js";
 import { SIMPLE_KIND, type StatementKind } from "./kinds.js";
 import { LEXER_SETTINGS } from "./lexer-settings.js";
 
@@ -160,7 +161,7 @@ const FUNCTION_OPTIONS = new Set([
   "sfunc", "finalfunc", "combinefunc", "serialfunc", "deserialfunc", "msfunc", "minvfunc", "mfinalfunc",
   "procedure", "function", "restrict", "join", "input", "output", "receive", "send", "typmod_in", "typmod_out",
   "analyze", "subscript", "canonical", "subtype_diff", "handler", "validator", "start", "gettoken", "end",
-  "headline", "lextypes", "init", "lexize",
+  "headline", "lextypes", "init", "lexize", "support",
 ]);
 
 /**
@@ -206,7 +207,7 @@ class Collector {
   private depth = 0;
 
   /** @param text the statement's own SQL text (function bodies are re-parsed from it) */
-  constructor(private readonly text = "") {}
+  constructor(private text = "") {}
 
   private addKind(kind: StatementKind): void {
     this.kinds.add(this.explainOnly > 0 ? "explain" : kind);
@@ -219,7 +220,26 @@ class Collector {
   private addFunction(names: string[]): string {
     const name = names.map((s) => s.toLowerCase()).join(".");
     if (name) this.functions.add(name);
+    // A built-in wrapper's body calls another function (pg_sleep_for calls pg_sleep): both are called.
+    for (const callee of impliedCalls(name)) this.functions.add(callee);
     return name;
+  }
+
+  /**
+   * Walks every statement of SQL text that runs as part of this one (a literal handed to a function
+   * that runs it, a PL/pgSQL statement, a function body), each with its own text, so a CREATE
+   * FUNCTION among them is re-parsed from its own text.
+   */
+  private walkSql(sql: string): void {
+    const outer = this.text;
+    try {
+      for (const { stmt, text } of parseStatementsWithText(sql)) {
+        this.text = text;
+        this.walk(stmt);
+      }
+    } finally {
+      this.text = outer;
+    }
   }
 
   /**
@@ -236,7 +256,7 @@ class Collector {
     const scopes = this.cteScopes;
     this.cteScopes = [];
     try {
-      this.withReadKind("select", () => { for (const sql of d.sql) for (const s of parseStatements(sql)) this.walk(s); });
+      this.withReadKind("select", () => { for (const sql of d.sql) this.walkSql(sql); });
     } finally {
       this.cteScopes = scopes;
     }
@@ -503,6 +523,8 @@ class Collector {
         this.addKind("ddl");
         this.addAction({ kind: "ddl" });
         this.walkFunctionBody(n);
+        // SUPPORT names a planner support function, called whenever the new function is planned.
+        this.walk(n.options);
         return;
       case "DoStmt":
         this.addKind("dynamic");
@@ -569,36 +591,49 @@ class Collector {
     const lang = String(unwrap(language?.arg)?.[1]?.sval ?? "plpgsql").toLowerCase();
     const src = unwrap(body?.arg)?.[1]?.sval;
     if (typeof src !== "string" || lang !== "plpgsql") return;
-    this.walkPlpgsql(`DO $portcullis$${src}$portcullis$`, true);
+    this.walkPlpgsql(`DO $portcullis$${src}$portcullis$`);
   }
 
   /**
    * A function body runs later, when called: its kinds are not this statement's, but the functions
-   * it calls are recorded, so wrapping pg_read_file in a new function does not hide it.
+   * it calls are recorded, so wrapping pg_read_file in a new function does not hide it. A body that
+   * runs SQL text (PL/pgSQL EXECUTE, a call of query_to_xml and the like), or that the gateway
+   * cannot read (a language other than SQL and PL/pgSQL), calls what only its run will show: the
+   * definition is `dynamic`.
    */
   private walkFunctionBody(n: Node): void {
     const opts = (Array.isArray(n.options) ? n.options : []).map((o) => unwrap(o)?.[1]);
     const lang = String(unwrap(opts.find((d) => d?.defname === "language")?.arg)?.[1]?.sval ?? "sql").toLowerCase();
     const as = opts.find((d) => d?.defname === "as");
     const src = strings(unwrap(as?.arg)?.[1]?.items)[0];
-    const inner = new Collector();
+    const inner = new Collector(this.text);
     // Parameter defaults are evaluated at each call, like the body.
     inner.walk(n.parameters);
     if (n.sql_body) inner.walk(n.sql_body);
-    else if (typeof src === "string" && lang === "sql") {
-      for (const s of parseStatements(src)) inner.walk(s);
-    } else if (lang === "plpgsql" && this.text) {
+    else if (lang === "sql") {
+      if (typeof src === "string") inner.walkSql(src);
+    } else if (lang === "plpgsql") {
       // The PL/pgSQL parser takes the whole CREATE FUNCTION (a DO wrapper would refuse `RETURN value`).
-      inner.walkPlpgsql(this.text, false);
+      inner.walkPlpgsql(this.text);
+    } else {
+      inner.addKind("dynamic");
     }
     for (const f of inner.functions) this.functions.add(f);
     if (inner.kinds.has("unknown")) this.addKind("unknown");
+    if (inner.kinds.has("dynamic")) {
+      this.addKind("dynamic");
+      this.addAction({ kind: "dynamic" });
+    }
   }
 
-  private walkPlpgsql(doText: string, runsNow: boolean): void {
+  /**
+   * A PL/pgSQL body (a DO block's, run now, or a function's, classified by a collector of its
+   * own): every SQL statement and expression in it, and the SQL text it EXECUTEs.
+   */
+  private walkPlpgsql(text: string): void {
     let tree: unknown;
     try {
-      tree = lpq.parsePlPgSQLSync(doText);
+      tree = lpq.parsePlPgSQLSync(text);
     } catch {
       this.addKind("unknown");
       return;
@@ -607,18 +642,13 @@ class Collector {
       if (Array.isArray(v)) { v.forEach(visit); return; }
       if (!isObj(v)) return;
       for (const [k, inner] of Object.entries(v)) {
-        if (k === "PLpgSQL_stmt_dynexecute" || k === "PLpgSQL_stmt_dynfors" || k === "PLpgSQL_stmt_open") {
-          // EXECUTE of a string: what runs is decided at run time.
-          if (runsNow) this.addKind("dynamic");
-        }
+        const dyn = DYNAMIC_PLPGSQL[k];
+        // EXECUTE of a string: what runs is decided at run time; a literal string is classified too.
+        if (dyn && isObj(inner) && inner[dyn] !== undefined) this.dynamic({ sql: executedLiteral(inner[dyn]), relations: [], dynamic: true });
         if (k === "PLpgSQL_expr" && isObj(inner) && typeof inner.query === "string") {
           // parseMode 0: a statement; 3-5: an assignment `target := expr`; otherwise an expression.
           const mode = typeof inner.parseMode === "number" ? inner.parseMode : 0;
-          const sql = mode === 0 ? inner.query : `SELECT ${mode >= 3 ? inner.query.slice(inner.query.indexOf(":=") + 2) : inner.query}`;
-          for (const s of parseStatements(sql)) {
-            if (runsNow) this.walk(s);
-            else { const c = new Collector(); c.walk(s); for (const f of c.functions) this.functions.add(f); }
-          }
+          this.walkSql(mode === 0 ? inner.query : `SELECT ${mode >= 3 ? inner.query.slice(inner.query.indexOf(":=") + 2) : inner.query}`);
         }
         visit(inner);
       }
@@ -627,13 +657,44 @@ class Collector {
   }
 }
 
+/** PL/pgSQL statements that run SQL text computed at run time, and the field holding that text. */
+const DYNAMIC_PLPGSQL: Record<string, string> = {
+  PLpgSQL_stmt_dynexecute: "query",
+  PLpgSQL_stmt_dynfors: "query",
+  PLpgSQL_stmt_return_query: "dynquery",
+  PLpgSQL_stmt_open: "dynquery",
+};
+
+/** The SQL text of `EXECUTE 'text'` when it is a string literal; [] for text computed at run time. */
+function executedLiteral(expr: unknown): string[] {
+  const query = unwrap(expr)?.[1]?.query;
+  if (typeof query !== "string") return [];
+  const select = unwrap(parseStatements(`SELECT ${query}`)[0])?.[1];
+  const targets = select && Array.isArray(select.targetList) && !select.fromClause ? select.targetList : [];
+  const value = targets.length === 1 ? literalOf(unwrap(targets[0])?.[1]?.val) : undefined;
+  return value === undefined ? [] : [value];
+}
+
 function parseStatements(sql: string): unknown[] {
+  return parseStatementsWithText(sql).map((s) => s.stmt);
+}
+
+/** Each statement's tree and its own text; [] when the text does not parse. */
+function parseStatementsWithText(sql: string): Array<{ stmt: unknown; text: string }> {
+  let tree: { stmts?: Array<{ stmt: unknown; stmt_location?: number; stmt_len?: number }> };
   try {
-    const tree = lpq.parseSync(sql) as { stmts?: Array<{ stmt: unknown }> };
-    return (tree.stmts ?? []).map((s) => s.stmt);
+    tree = lpq.parseSync(sql) as typeof tree;
   } catch {
     return [];
   }
+  const bytes = Buffer.from(sql);
+  return (tree.stmts ?? []).map((s) => ({ stmt: s.stmt, text: statementText(bytes, s) }));
+}
+
+/** A statement's text: locations are byte offsets; stmt_len 0 means "to the end". */
+function statementText(bytes: Buffer, s: { stmt_location?: number; stmt_len?: number }): string {
+  const start = s.stmt_location ?? 0;
+  return bytes.toString("utf8", start, s.stmt_len ? start + s.stmt_len : bytes.length);
 }
 
 function finish(c: Collector): StatementInfo {
@@ -672,12 +733,7 @@ export function classifySql(sql: string): StatementInfo[] {
     return [UNKNOWN(err instanceof RangeError ? "statement too deeply nested to analyse" : (err as Error).message)];
   }
   const bytes = Buffer.from(sql);
-  return (tree.stmts ?? []).map((s) => {
-    // Locations are byte offsets; stmt_len 0 means "to the end".
-    const start = s.stmt_location ?? 0;
-    const text = bytes.toString("utf8", start, s.stmt_len ? start + s.stmt_len : bytes.length);
-    return classifyTree(s.stmt, text);
-  });
+  return (tree.stmts ?? []).map((s) => classifyTree(s.stmt, statementText(bytes, s)));
 }
 
 /**
@@ -716,10 +772,7 @@ export function splitStatements(sql: string): string[] | undefined {
     return undefined;
   }
   const bytes = Buffer.from(sql);
-  return (tree.stmts ?? []).map((s) => {
-    const start = s.stmt_location ?? 0;
-    return bytes.toString("utf8", start, s.stmt_len ? start + s.stmt_len : bytes.length);
-  });
+  return (tree.stmts ?? []).map((s) => statementText(bytes, s));
 }
 
 /** The raw parse trees of a SQL string's statements; [] when it does not parse. */

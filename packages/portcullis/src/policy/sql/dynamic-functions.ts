@@ -120,6 +120,47 @@ export function dynamicCall(name: string, args: CallArgs): DynamicCall | undefin
 /** Names of the functions this module knows, for documentation and tests. */
 export const DYNAMIC_FUNCTION_NAMES: readonly string[] = [...Object.keys(RULES), "dblink*"];
 
+/**
+ * Built-in SQL-language functions whose body calls another function: calling the wrapper calls
+ * those too, so a rule on pg_sleep also catches pg_sleep_for. From a survey of every SQL and
+ * PL/pgSQL function of PostgreSQL 15's catalog and of every contrib extension shipped with it
+ * (bodies classified, column names dropped); contrib overloads of core names (citext's
+ * regexp_match, replace, strpos, ...) are left out, since the name alone does not tell them apart.
+ * Core callees are pg_catalog's (the bodies are bound to them); contrib ones are unqualified.
+ */
+const IMPLIED_CALLS: Record<string, readonly string[]> = {
+  pg_sleep_for: ["pg_catalog.pg_sleep", "pg_catalog.clock_timestamp"],
+  pg_sleep_until: ["pg_catalog.pg_sleep", "pg_catalog.clock_timestamp"],
+  substring: ["pg_catalog.similar_to_escape"],
+  bit_length: ["pg_catalog.length", "pg_catalog.octet_length"],
+  log10: ["pg_catalog.log"],
+  path_contain_pt: ["pg_catalog.on_ppath"],
+  ts_debug: ["pg_catalog.ts_parse", "pg_catalog.ts_token_type", "pg_catalog.ts_lexize", "pg_catalog.get_current_ts_config"],
+  // pageinspect, pg_freespacemap, earthdistance (over cube)
+  heap_page_item_attrs: ["heap_page_items", "tuple_data_split"],
+  pg_freespace: ["pg_catalog.pg_relation_size", "pg_catalog.generate_series", "pg_catalog.current_setting"],
+  earth_box: ["cube_enlarge", "gc_to_sec"],
+  earth_distance: ["sec_to_gc", "cube_distance"],
+  gc_to_sec: ["earth"],
+  sec_to_gc: ["earth"],
+  latitude: ["cube_ll_coord", "earth"],
+  longitude: ["cube_ll_coord"],
+  ll_to_earth: ["cube", "earth"],
+};
+
+/**
+ * The functions a call of `name` (lower-cased, as written) calls besides itself: the callees of a
+ * built-in wrapper, for an unqualified or pg_catalog-qualified name (a contrib function's schema is
+ * wherever the extension was installed, so any schema there).
+ */
+export function impliedCalls(name: string): readonly string[] {
+  const dot = name.lastIndexOf(".");
+  const bare = name.slice(dot + 1);
+  const callees = Object.hasOwn(IMPLIED_CALLS, bare) ? IMPLIED_CALLS[bare]! : [];
+  if (dot < 0 || name.slice(0, dot) === "pg_catalog") return callees;
+  return callees.some((c) => c.startsWith("pg_catalog.")) ? [] : callees;
+}
+
 function spliced(prefix: string, text: Literal): string | undefined {
   return text === undefined ? undefined : `${prefix} ${text}`;
 }
