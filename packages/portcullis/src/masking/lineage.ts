@@ -211,8 +211,10 @@ export class LineageAnalyzer {
           this.addFrom(scope, [n.larg, n.rarg]);
           break;
         default:
-          // RangeTableSample and friends wrap a relation.
-          this.addFrom(scope, [n.relation]);
+          // RangeTableSample and friends wrap a relation; a table function with its own syntax
+          // (XMLTABLE, JSON_TABLE) yields columns computed from its expressions.
+          if (n.relation !== undefined) this.addFrom(scope, [n.relation]);
+          else scope.rels.set(alias ?? `?function${scope.rels.size}`, this.expr(n, scope) ? TAINTED : CLEAN);
       }
     }
   }

@@ -14,7 +14,8 @@ import type { StatementInfo } from "../../policy/sql/classify.js";
 import type { StatementKind } from "../../policy/sql/kinds.js";
 import type { ResultPlanner } from "./result-plan.js";
 
-const STORE_KINDS = new Set<StatementKind>(["insert", "update", "merge", "copy_in", "ddl", "call"]);
+/** `dynamic`: a DO block or SQL run from a string may do any of the others. */
+const STORE_KINDS = new Set<StatementKind>(["insert", "update", "merge", "copy_in", "ddl", "call", "dynamic"]);
 /** Functions that keep a value where a later statement can read it back. */
 const STORE_FUNCTIONS = /^(pg_catalog\.)?(set_config|lo_from_bytea|lo_put|lowrite|lo_import|lo_create|pg_notify|dblink.*|pg_logical_emit_message)$/;
 
@@ -41,6 +42,14 @@ type Node = Record<string, unknown>;
 const isNode = (v: unknown): v is Node => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
+ * Statements that keep code or change names: a DO block (its variables carry values to any store the
+ * tree does not show), a function (its body runs later, and returns or stores what it reads), a
+ * trigger or rule (run on later writes, with whole rows), a rename or schema move (column rules match
+ * by name). result-plan.ts looks into their bodies and at the relation they attach to.
+ */
+const KEEPS_CODE = new Set(["DoStmt", "CreateFunctionStmt", "CreateTrigStmt", "RuleStmt", "RenameStmt", "AlterObjectSchemaStmt"]);
+
+/**
  * Whether a statement's tree writes or keeps a value anywhere in it (a CTE, a PREPARE, an EXPLAIN
  * ANALYZE). Views and materialized views do not count: what they derive is masked when read, by
  * lineage through their definition.
@@ -53,7 +62,7 @@ export function storesSomething(tree: unknown): boolean {
     if (!isNode(v)) return;
     for (const [k, inner] of Object.entries(v)) {
       if (!isNode(inner)) { visit(inner); continue; }
-      if (k === "InsertStmt" || k === "UpdateStmt" || k === "MergeStmt" || k === "CallStmt") found = true;
+      if (k === "InsertStmt" || k === "UpdateStmt" || k === "MergeStmt" || k === "CallStmt" || KEEPS_CODE.has(k)) found = true;
       else if (k === "CopyStmt" && inner.is_from === true) found = true;
       else if (k === "CreateTableAsStmt" && inner.objtype !== "OBJECT_MATVIEW") found = true;
       else if (k === "SelectStmt" && inner.intoClause !== undefined) found = true;

@@ -142,13 +142,17 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
    * Errors and notices. Detectors scan every text field. With column rules, a field may carry a
    * value of a masked column in clear, so: anything a RAISE wrote (any SQLSTATE: RAISE picks its own)
    * and every notice is withheld; DETAIL, CONTEXT and the internal query are withheld (they quote rows:
-   * `Failing row contains (...)`, `Key (email)=(...)`, XML parser lines); in the message and hint,
+   * `Failing row contains (...)`, `Key (email)=(...)`, XML parser lines). The message and hint of a
+   * statement that reads a masked column (or whose text is unknown) are withheld too: they can carry a
+   * value unquoted (`index 113 out of valid range`, a date built from character codes). Otherwise,
    * quoted text is kept only where the agent wrote it in its own statement (identifiers, literals).
    */
-  const maskFields = (frame: Frame, statement: string | undefined): Verdict | undefined => {
+  const maskFields = (frame: Frame, statement: string | undefined, readsMasked = false): Verdict | undefined => {
     const fields = decodeErrorFields(frame);
     const code = fields.get("C") ?? "";
     const raised = code === "P0001" || fields.get("R") === "exec_stmt_raise" || frame.type === MSG.NoticeResponse;
+    // The policy stage's refusal marker: rewritten into the gateway's own error later.
+    const withheld = raised || (readsMasked && !deniedMarker(fields.get("M") ?? "", code));
     let changed = false;
     for (const key of ["M", "D", "H", "W", "q"]) {
       let v = fields.get(key);
@@ -156,12 +160,21 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
       const before = v;
       v = maskText(v) ?? v;
       if (planner.hasColumnRules) {
-        if (raised || key === "D" || key === "W" || key === "q") v = "[REDACTED: may carry masked data]";
+        if (withheld || key === "D" || key === "W" || key === "q") v = "[REDACTED: may carry masked data]";
         else v = v.replace(/"((?:[^"]|"")*)"/g, (q, inner: string) => (quotable(inner, statement, code) ? q : '"[REDACTED]"')).replace(/\)=\((.*)\)/g, ")=([REDACTED])");
       }
       if (v !== before) { fields.set(key, v); changed = true; }
     }
     return changed ? { forward: [encode.errorFields(frame.type, fields)] } : undefined;
+  };
+
+  /** Whether a failed statement read a masked column: its own text, or what its FETCH/EXECUTE runs. */
+  const statementReadsMasked = async (statement: string | undefined): Promise<boolean> => {
+    if (statement === undefined) return true;
+    const runs = resultText(statement);
+    if (runs === undefined) return true;
+    for (const text of new Set([statement, runs])) if ((await planner.readsMaskedColumn(text)) !== false) return true;
+    return false;
   };
 
   /** The text the agent sent for the result being answered (what an error may quote back). */
@@ -258,7 +271,8 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
         if (head && head.segment === state.done) sources.shift();
         current = undefined;
         copy = undefined;
-        return maskFields(frame, statement);
+        if (!planner.hasColumnRules) return maskFields(frame, statement);
+        return statementReadsMasked(statement).then((reads) => maskFields(frame, statement, reads));
       }
       case MSG.NoticeResponse:
         return maskFields(frame, undefined);
@@ -351,8 +365,13 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
  * one would leak nothing but that shape).
  */
 function quotable(inner: string, statement: string | undefined, code: string): boolean {
-  if (code === "42601" && /^portcullis_denied_[0-9a-f]{16}$/.test(inner)) return true;
+  if (deniedMarker(`"${inner}"`, code)) return true;
   return statement !== undefined && inner !== "" && statement.includes(inner);
+}
+
+/** The syntax error the target gives for the marker the policy stage sends in place of a refused statement. */
+function deniedMarker(message: string, code: string): boolean {
+  return code === "42601" && /"portcullis_denied_[0-9a-f]{16}"/.test(message);
 }
 
 /** Masks a whole value under a column rule. Non-text values cannot hold a mask string: they become NULL. */

@@ -5,7 +5,8 @@
  * their definition; computed columns (table OID 0) through the lineage of the statement's parse tree.
  * Results are cached per target for a short time, so a redefined view is seen within seconds.
  */
-import { parseStatementTrees } from "../../policy/sql/classify.js";
+import lpq from "libpg-query";
+import { parseStatementTrees, splitStatements } from "../../policy/sql/classify.js";
 import type { ColumnMask, ColumnRules } from "../../masking/columns.js";
 import { CLEAN, LineageAnalyzer, type OutputTaint, type RelationTaint, relationNames } from "../../masking/lineage.js";
 import type { Strategy } from "../../masking/strategies.js";
@@ -118,16 +119,29 @@ export class ResultPlanner {
    */
   async readsMaskedColumn(sql: string, only: (tree: unknown) => boolean = () => true): Promise<boolean | undefined> {
     if (this.rules.empty) return false;
-    const trees = parseStatementTrees(sql);
-    if (trees.length === 0) return undefined;
-    for (const tree of trees) {
+    const parts = splitStatements(sql);
+    if (!parts || parts.length === 0) return undefined;
+    for (const part of parts) {
+      const tree = parseStatementTrees(part)[0];
+      if (tree === undefined) return undefined;
       if (!only(tree)) continue;
-      const rels = relationNames(tree);
-      const taints = new Map<string, RelationTaint>();
-      for (const r of rels) taints.set(r.name, await this.relationTaint(r.schema, r.name, 0));
-      const tainted = [...taints.values()].filter((t) => t.any);
-      if (tainted.length === 0) continue;
-      if (referencesMasked(tree, taints)) return true;
+      const reads = await this.statementReadsMasked(tree, part);
+      if (reads !== false) return reads;
+    }
+    return false;
+  }
+
+  /** One statement of readsMaskedColumn; `text` is its own text (a PL/pgSQL body is parsed from it). */
+  private async statementReadsMasked(tree: unknown, text: string): Promise<boolean | undefined> {
+    const taints = new Map<string, RelationTaint>();
+    for (const r of relationNames(tree)) taints.set(r.name, await this.relationTaint(r.schema, r.name, 0));
+    if ([...taints.values()].some((t) => t.any) && (referencesMasked(tree, taints) || attachesToMasked(tree, taints))) return true;
+    // Code the statement runs now or keeps for later (a DO block, a function body) reads what its SQL reads.
+    const bodies = embeddedSql(tree, text);
+    if (bodies === undefined) return undefined;
+    for (const body of bodies) {
+      const reads = await this.readsMaskedColumn(body);
+      if (reads !== false) return reads;
     }
     return false;
   }
@@ -234,4 +248,79 @@ function referencesMasked(tree: unknown, taints: Map<string, RelationTaint>): bo
   };
   visit(tree);
   return found;
+}
+
+/**
+ * Triggers and rules see whole rows (NEW, OLD) of the relation they attach to; a rename or schema move
+ * takes a relation or column out from under rules that match by name. Either way, on a relation with
+ * masked columns, the statement counts as reading them.
+ */
+const ATTACHING = new Set(["CreateTrigStmt", "RuleStmt", "RenameStmt", "AlterObjectSchemaStmt"]);
+
+function attachesToMasked(tree: unknown, taints: Map<string, RelationTaint>): boolean {
+  if (!isNode(tree)) return false;
+  return Object.entries(tree).some(([type, n]) =>
+    ATTACHING.has(type) && isNode(n) && isNode(n.relation) && typeof n.relation.relname === "string" && (taints.get(n.relation.relname)?.any ?? false));
+}
+
+const defElems = (v: unknown): Node[] =>
+  (Array.isArray(v) ? v : []).map((d) => (isNode(d) && isNode(d.DefElem) ? d.DefElem : undefined)).filter(isNode);
+const stringArg = (d: Node | undefined): string | undefined => {
+  const arg = d?.arg;
+  if (isNode(arg) && isNode(arg.String) && typeof arg.String.sval === "string") return arg.String.sval;
+  const first = isNode(arg) && isNode(arg.List) && Array.isArray(arg.List.items) ? arg.List.items[0] : undefined;
+  return isNode(first) && isNode(first.String) && typeof first.String.sval === "string" ? first.String.sval : undefined;
+};
+
+/**
+ * The SQL inside a DO block or a function body, as statements to judge like the agent's own;
+ * [] when the statement has none (an SQL-standard body is part of the tree already); undefined when
+ * it cannot be read (another language, SQL built from strings at run time).
+ */
+function embeddedSql(tree: unknown, text: string): string[] | undefined {
+  if (!isNode(tree)) return [];
+  if (isNode(tree.DoStmt)) {
+    const args = defElems(tree.DoStmt.args);
+    const lang = (stringArg(args.find((d) => d.defname === "language")) ?? "plpgsql").toLowerCase();
+    const src = stringArg(args.find((d) => d.defname === "as"));
+    return lang === "plpgsql" && src !== undefined ? plpgsqlSql(`DO $portcullis$${src}$portcullis$`) : undefined;
+  }
+  if (isNode(tree.CreateFunctionStmt)) {
+    const n = tree.CreateFunctionStmt;
+    if (n.sql_body !== undefined) return [];
+    const opts = defElems(n.options);
+    const lang = (stringArg(opts.find((d) => d.defname === "language")) ?? "sql").toLowerCase();
+    const src = stringArg(opts.find((d) => d.defname === "as"));
+    if (lang === "sql") return src === undefined ? undefined : [src];
+    // The PL/pgSQL parser takes the whole CREATE FUNCTION.
+    return lang === "plpgsql" ? plpgsqlSql(text) : undefined;
+  }
+  return [];
+}
+
+/** The statements and expressions of a PL/pgSQL body; undefined when it runs SQL built at run time. */
+function plpgsqlSql(text: string): string[] | undefined {
+  let parsed: unknown;
+  try {
+    parsed = lpq.parsePlPgSQLSync(text);
+  } catch {
+    return undefined;
+  }
+  const out: string[] = [];
+  let dynamic = false;
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) { v.forEach(visit); return; }
+    if (!isNode(v)) return;
+    for (const [k, inner] of Object.entries(v)) {
+      if (k === "PLpgSQL_stmt_dynexecute" || k === "PLpgSQL_stmt_dynfors" || k === "dynquery") dynamic = true;
+      if (k === "PLpgSQL_expr" && isNode(inner) && typeof inner.query === "string") {
+        // parseMode 0: a statement; 3-5: an assignment `target := expr`; otherwise an expression.
+        const mode = typeof inner.parseMode === "number" ? inner.parseMode : 0;
+        out.push(mode === 0 ? inner.query : `SELECT ${mode >= 3 ? inner.query.slice(inner.query.indexOf(":=") + 2) : inner.query}`);
+      }
+      visit(inner);
+    }
+  };
+  visit(parsed);
+  return dynamic ? undefined : out;
 }
