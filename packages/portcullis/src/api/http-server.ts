@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { GatewayContext } from "../core/context.js";
 import type { ApprovalService } from "../approvals/service.js";
 import { registerApprovalLinkRoutes } from "./approval-links.js";
+import { guardConnections } from "./connection-guard.js";
 import { registerApprovalRoutes } from "./approvals.js";
 import { registerContainmentRoutes } from "./containment.js";
 import type { Store } from "../store/store.js";
@@ -25,6 +26,7 @@ export interface HttpApiOptions {
 
 export async function startHttpApi(ctx: GatewayContext, opts: HttpApiOptions): Promise<{ app: FastifyInstance; port: number }> {
   const app = Fastify({ logger: false });
+  guardConnections(app.server, ctx);
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => {
     const r = opts.ready();

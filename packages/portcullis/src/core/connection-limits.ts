@@ -6,6 +6,7 @@
  * connection authenticated and when it closed, and takes a `BufferLease` for what it buffers.
  * Caps are read per use, so a config reload applies to the next connection.
  */
+import type { Socket } from "node:net";
 import type { GatewayMetrics } from "./metrics.js";
 import type { Logger } from "./logger.js";
 
@@ -158,5 +159,32 @@ export class LimitReporter {
       { protocol: this.protocol, limit, source: sourceKey(source), ...(prev ? { since_last_line: prev.suppressed } : {}) },
       `${this.protocol} connection limit reached: ${limit}`,
     );
+  }
+}
+
+const REFUSAL_LINGER_MS = 1000;
+const MAX_LINGERING = 64;
+
+/**
+ * Answers connections the limits refuse and closes them, parsing nothing they sent. A descriptor is
+ * held only until what the client already sent is drained (closing on unread input would reset the
+ * connection before the answer is read), at most REFUSAL_LINGER_MS, and not at all while
+ * MAX_LINGERING others wait: a flood of refused connections must not take the descriptors.
+ */
+export class SocketRefuser {
+  private lingering = 0;
+
+  refuse(socket: Socket, answer: Buffer): void {
+    socket.on("error", () => { /* the client's network */ });
+    socket.end(answer);
+    if (this.lingering >= MAX_LINGERING) {
+      socket.destroy();
+      return;
+    }
+    this.lingering++;
+    const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
+    timer.unref();
+    socket.once("data", () => setImmediate(() => socket.destroy()));
+    socket.once("close", () => { this.lingering--; clearTimeout(timer); });
   }
 }

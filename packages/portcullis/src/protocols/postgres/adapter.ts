@@ -8,7 +8,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { TLSSocket } from "node:tls";
 import { authorizeConnection } from "../../core/access.js";
 import type { GatewayContext } from "../../core/context.js";
-import { type Admission, BufferBudget, ConnectionLimits, LimitReporter } from "../../core/connection-limits.js";
+import { type Admission, BufferBudget, ConnectionLimits, LimitReporter, SocketRefuser } from "../../core/connection-limits.js";
 import { type Session, endReasonFor } from "../../core/sessions.js";
 import type { PostgresConnection } from "../../config/schema.js";
 import { type ErrorCode, PortcullisError, isPortcullisError } from "../../errors.js";
@@ -91,10 +91,6 @@ function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFact
   };
 }
 
-/** How long a refused socket may wait for its FATAL to be read, and how many may wait at once. */
-const REFUSAL_LINGER_MS = 1000;
-const MAX_LINGERING = 64;
-
 /** What the listener hands each connection to keep it within the gateway's limits. */
 interface ConnectionGuard {
   admission: Admission;
@@ -111,8 +107,7 @@ export class PostgresListener {
   private readonly limits: ConnectionLimits;
   private readonly budget: BufferBudget;
   private readonly reporter: LimitReporter;
-  /** Refused sockets waiting for their FATAL to be read. */
-  private lingering = 0;
+  private readonly refuser = new SocketRefuser();
 
   constructor(
     private readonly ctx: GatewayContext,
@@ -142,7 +137,7 @@ export class PostgresListener {
       if (typeof admission === "string") {
         this.reporter.hit(admission, socket.remoteAddress);
         // What PostgreSQL answers when it is full; a client that sent an SSLRequest reads it too (libpq does).
-        this.refuseAtOnce(socket, fatal("53300", "sorry, too many clients already"));
+        this.refuser.refuse(socket, fatal("53300", "sorry, too many clients already"));
         return;
       }
       // Counted until the descriptor is closed, however the connection ends.
@@ -157,26 +152,6 @@ export class PostgresListener {
     });
     const addr = server.address();
     return typeof addr === "object" && addr ? { host: addr.address, port: addr.port } : this.address;
-  }
-
-  /**
-   * Answers a connection the limits refuse and closes it, parsing nothing it sent. Its descriptor
-   * is held only until what the client already sent is drained (closing on unread input would
-   * reset the connection before the FATAL is read), at most REFUSAL_LINGER_MS, and not at all
-   * while MAX_LINGERING others wait: a flood of refused connections must not take the descriptors.
-   */
-  private refuseAtOnce(socket: Socket, message: Buffer): void {
-    socket.on("error", () => { /* the client's network */ });
-    socket.end(message);
-    if (this.lingering >= MAX_LINGERING) {
-      socket.destroy();
-      return;
-    }
-    this.lingering++;
-    const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
-    timer.unref();
-    socket.once("data", () => setImmediate(() => socket.destroy()));
-    socket.once("close", () => { this.lingering--; clearTimeout(timer); });
   }
 
   async stop(): Promise<void> {
