@@ -1,0 +1,230 @@
+/**
+ * Corpus of the masking property test: query shapes that try to get a masked value (customers.secret,
+ * customers.email) to the client by every laundering route we know of. Each shape is a sequence of
+ * statements run in one session (each statement its own Query, or its own Parse/Bind/Execute/Sync);
+ * `{u}` becomes a name unique to the run. Shapes that change shared objects do it inside a transaction
+ * they roll back, so the next shape finds the seeded tables as they were.
+ *
+ * Objects the test creates directly on the target first (see the test file): customers(id, secret,
+ * email, name, note), sink(v text), cust_view (id, s = secret, name), ident(text) (an SQL identity
+ * function), shout(text, sqlstate) (raises its text as message, detail and hint with that SQLSTATE),
+ * whisper(text) (raises it as a notice and a warning), run_text(text) (runs it: errors carry it as the
+ * internal query), and a channel `leak` every session listens on.
+ */
+
+export interface Shape {
+  route: string;
+  steps: string[];
+  /** Run over the extended protocol too (default true). */
+  extended?: boolean;
+}
+
+const one = "(select secret from customers where id = 1)";
+const ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+/** One statement per character position (1..8): a value taken apart over several results. */
+const perChar = (sql: (i: number) => string): string[] => Array.from({ length: 8 }, (_, k) => sql(k + 1));
+
+export const SHAPES: Shape[] = [
+  // Plain reads, casts, functions, operators.
+  { route: "plain", steps: ["select secret, email from customers"] },
+  { route: "plain", steps: ["select * from customers"] },
+  { route: "plain", steps: ["table customers"] },
+  { route: "plain", steps: ["select c.* from public.customers c"] },
+  { route: "cast", steps: ["select secret::varchar(100), email::char(60), secret::name from customers"] },
+  { route: "cast", steps: ["select cast(secret as bytea), secret::bytea::text from customers"] },
+  { route: "cast", steps: ["select (secret || '')::text collate \"C\" from customers"] },
+  { route: "transform", steps: ["select upper(secret), lower(email), reverse(secret), initcap(secret) from customers"] },
+  { route: "transform", steps: ["select translate(secret, 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ', 'nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM') from customers"] },
+  { route: "transform", steps: ["select replace(secret, '-', '_'), regexp_replace(secret, '(.)', '\\1 ', 'g') from customers"] },
+  { route: "transform", steps: ["select overlay(secret placing 'xx' from 1 for 2), substr(secret, 3), left(secret, 12), right(secret, 12) from customers"] },
+  { route: "transform", steps: ["select lpad(secret, 30, '*'), rpad(email, 40, '.'), repeat(secret, 2), btrim(' ' || secret || ' ') from customers"] },
+  { route: "bytea encodings", steps: ["select encode(convert_to(secret, 'UTF8'), 'base64'), encode(convert_to(secret, 'UTF8'), 'hex'), encode(secret::bytea, 'escape') from customers"] },
+  { route: "bytea encodings", steps: ["select convert_to(secret, 'UTF8'), decode(encode(secret::bytea, 'hex'), 'hex') from customers"] },
+  { route: "bytea encodings", steps: ["select (select string_agg(get_byte(secret::bytea, i)::bit(8)::text, '' order by i) from generate_series(0, length(secret) - 1) i) from customers"] },
+  { route: "bytea encodings", steps: ["select (select string_agg(lpad(to_hex(get_byte(secret::bytea, i)), 2, '0'), '') from generate_series(0, length(secret) - 1) i) from customers"] },
+  { route: "per-character", steps: ["select substr(secret, g, 1) from customers, generate_series(1, 20) g where id = 1 order by g"] },
+  { route: "per-character", steps: ["select ascii(substr(secret, g, 1)) from customers, generate_series(1, 20) g where id = 1 order by g"] },
+  { route: "per-character", steps: ["select chr(ascii(substr(secret, g, 1)) + 1) from customers, generate_series(1, 20) g where id = 1 order by g"] },
+  { route: "per-character", steps: ["select string_agg(chr(ascii(substr(secret, g, 1)) + 1), '' order by g) from customers, generate_series(1, 20) g where id = 1"] },
+  { route: "per-character", steps: ["select string_agg(ascii(substr(secret, g, 1))::text, ',' order by g) from customers, generate_series(1, 20) g where id = 1"] },
+  { route: "per-character", steps: ["select x from customers, regexp_split_to_table(secret, '') x where id = 2"] },
+  { route: "per-character", steps: ["select x from customers, string_to_table(secret, null) x where id = 2"] },
+  { route: "per-character", steps: ["with recursive r(i, ch) as (select 1, substr((select secret from customers where id = 3), 1, 1) union all select i + 1, substr((select secret from customers where id = 3), i + 1, 1) from r where i < 20) select ch from r"] },
+  { route: "format", steps: ["select format('%s|%I|%L', secret, secret, email) from customers"] },
+  { route: "concat", steps: ["select concat(secret, '/', email), concat_ws(',', secret, email), secret || '!' from customers"] },
+  { route: "hstore-like text", steps: ["select format('\"k\"=>\"%s\"', secret) from customers"] },
+  { route: "case", steps: ["select case when id > 0 then secret else name end, coalesce(secret, name), nullif(secret, 'x'), greatest(secret, email) from customers"] },
+  { route: "functions", steps: ["select ident(secret), ident(ident(email)) from customers"] },
+  { route: "functions", steps: ["select md5(secret) is not null, length(secret), quote_literal(secret), quote_ident(email) from customers"] },
+  { route: "functions", steps: ["select to_char(id, '999') || secret, split_part(email, '@', 1), split_part(secret, '-', 2) from customers"] },
+  // Aggregates, windows, arrays, ranges, JSON.
+  { route: "aggregates", steps: ["select string_agg(secret, ','), array_agg(email), json_agg(secret), jsonb_agg(email) from customers"] },
+  { route: "aggregates", steps: ["select max(secret), min(email), mode() within group (order by secret) from customers"] },
+  { route: "aggregates", steps: ["select json_object_agg(id, secret), xmlagg(xmlelement(name s, secret)) from customers"] },
+  { route: "windows", steps: ["select lag(secret) over (order by id), first_value(email) over (), nth_value(secret, 2) over () from customers"] },
+  { route: "arrays", steps: ["select array[secret, email], array[secret]::text, (array[secret])[1] from customers"] },
+  { route: "arrays", steps: ["select unnest(array[secret, email]) from customers"] },
+  { route: "arrays", steps: ["select x from customers, unnest(string_to_array(secret, '-')) x"] },
+  { route: "arrays", steps: ["select array_to_string(array_agg(secret), ';') from customers"] },
+  { route: "ranges", steps: ["select textrange(secret, email)::text, textrange(secret, null) from customers"] },
+  { route: "json", steps: ["select to_json(secret), to_jsonb(email), row_to_json(c), to_jsonb(c) from customers c"] },
+  { route: "json", steps: ["select jsonb_build_object('s', secret, 'e', email), json_build_array(secret) from customers"] },
+  { route: "json", steps: ["select json_object(array['s', secret]), jsonb_object(array['k'], array[secret]) from customers"] },
+  { route: "json", steps: ["select row_to_json(row(secret, email)), to_jsonb(row(id, secret)) from customers"] },
+  { route: "json", steps: ["select jsonb_path_query(to_jsonb(c), '$.secret') from customers c"] },
+  { route: "json", steps: ["select jsonb_path_query(jsonb_build_object('a', secret), '$.a')::text from customers"] },
+  { route: "json", steps: ["select (to_jsonb(c) ->> 'secret') as s, to_jsonb(c) -> 'email' as e from customers c"] },
+  // Table functions in FROM.
+  { route: "table functions", steps: ["select * from customers c, json_each_text(row_to_json(c)) j"] },
+  { route: "table functions", steps: ["select key, value from customers c, jsonb_each(to_jsonb(c))"] },
+  { route: "table functions", steps: ["select x.* from customers c, json_to_record(row_to_json(c)) as x(secret text, email text)"] },
+  { route: "table functions", steps: ["select * from json_to_recordset((select json_agg(c) from customers c)) as x(secret text)"] },
+  { route: "table functions", steps: ["select s from jsonb_to_recordset((select jsonb_agg(jsonb_build_object('s', secret)) from customers)) as x(s text)"] },
+  { route: "table functions", steps: ["select value from jsonb_array_elements_text((select jsonb_agg(email) from customers))"] },
+  { route: "table functions", steps: ["select * from jsonb_path_query((select jsonb_agg(secret) from customers), '$[*]')"] },
+  { route: "table functions", steps: [`select * from xmltable('/r' passing xmlelement(name r, ${one}) columns v text path '.')`] },
+  { route: "table functions", steps: [`select v from xmltable('/r' passing xmlelement(name r, ${one}) columns v text path '.') x`] },
+  { route: "table functions", steps: ["select x.v from customers c, xmltable('/r' passing xmlelement(name r, c.secret) columns v text path '.') x"] },
+  { route: "table functions", steps: ["select * from xmltable('/r/s' passing (select xmlelement(name r, xmlagg(xmlelement(name s, secret))) from customers) columns v text path '.', n for ordinality)"] },
+  { route: "table functions", steps: ["select * from rows from (unnest(array[(select secret from customers where id = 1)]), generate_series(1, 2)) as t(a, b)"] },
+  { route: "table functions", steps: ["select * from regexp_matches((select string_agg(secret, ' ') from customers), '(\\S+)', 'g') m"] },
+  { route: "table functions", steps: ["select t from customers, lateral (select secret as t) l"] },
+  // Whole-row references.
+  { route: "whole row", steps: ["select c from customers c"] },
+  { route: "whole row", steps: ["select c::text, (c).secret from customers c"] },
+  { route: "whole row", steps: ["select customers from customers"] },
+  { route: "whole row", steps: ["select (c).* from customers c"] },
+  { route: "whole row", steps: ["select x from (select c from customers c) s(x)"] },
+  { route: "whole row", steps: ["select row(c.*)::text from customers c"] },
+  // Views, CTEs, subqueries, LATERAL, set operations.
+  { route: "views", steps: ["select * from cust_view"] },
+  { route: "views", steps: ["select upper(s) from cust_view"] },
+  { route: "views", steps: ["begin", "create view v_{u} as select reverse(secret) as r from customers", "select * from v_{u}", "rollback"] },
+  { route: "views", steps: ["begin", "create materialized view mv_{u} as select secret from customers", "select * from mv_{u}", "rollback"] },
+  { route: "views", steps: ["begin", "create temp view tv_{u} as select email from customers", "select * from tv_{u}", "rollback"] },
+  { route: "ctes", steps: ["with x as (select secret as s from customers) select s, upper(s) from x"] },
+  { route: "ctes", steps: ["with x(a) as materialized (select email from customers) select * from x"] },
+  { route: "ctes", steps: ["with x as (select * from customers) select secret from x"] },
+  { route: "subqueries", steps: ["select (select secret from customers c2 where c2.id = c.id) from customers c"] },
+  { route: "subqueries", steps: ["select * from (select secret, id from customers) s"] },
+  { route: "subqueries", steps: ["select s.v from (select secret from customers) s(v)"] },
+  { route: "subqueries", steps: ["select * from (values ((select secret from customers where id = 2))) v(x)"] },
+  { route: "lateral", steps: ["select l.x from customers c cross join lateral (select c.secret || '') l(x)"] },
+  { route: "set operations", steps: ["select name from customers union all select secret from customers"] },
+  { route: "set operations", steps: ["select secret from customers intersect select secret from customers"] },
+  // Writes read back.
+  { route: "writes read back", steps: ["insert into sink select secret from customers", "select * from sink"] },
+  { route: "writes read back", steps: ["insert into sink select secret from customers returning v"] },
+  { route: "writes read back", steps: ["insert into sink values ('x') returning (select secret from customers where id = 1)"] },
+  { route: "writes read back", steps: ["insert into sink (v) select upper(email) from customers returning *"] },
+  { route: "writes read back", steps: ["update sink set v = (select secret from customers where id = 1) returning v"] },
+  { route: "writes read back", steps: ["begin", "update customers set note = secret returning note", "rollback"] },
+  { route: "writes read back", steps: ["begin", "update customers set name = name returning *", "rollback"] },
+  { route: "writes read back", steps: ["begin", "delete from customers where id = 1 returning secret", "rollback"] },
+  { route: "writes read back", steps: ["with w as (insert into sink select email from customers returning v) select * from w"] },
+  { route: "writes read back", steps: ["merge into sink s using customers c on false when not matched then insert values (c.secret)", "select * from sink"] },
+  { route: "writes read back", steps: ["create temp table t_{u} as select secret from customers", "select * from t_{u}"] },
+  { route: "writes read back", steps: ["select secret into temp t_{u} from customers", "select * from t_{u}"] },
+  { route: "writes read back", steps: ["create table t_{u} as select * from customers", "select * from t_{u}", "drop table if exists t_{u}"] },
+  { route: "writes read back", steps: ["create temp table t_{u} (v text)", "insert into t_{u} select reverse(secret) from customers", "select * from t_{u}"] },
+  // Simple protocol only: after an extended-protocol COPY FROM STDIN (whose first Sync the server
+  // ignores in copy-in mode) the gateway's session tracker loses step and ends the session.
+  { route: "writes read back", steps: ["copy sink from stdin where v is not null", "select * from sink"], extended: false },
+  { route: "writes read back", steps: ["begin", "alter table customers add column dup_{u} text generated always as (secret || '') stored", "select dup_{u} from customers", "rollback"] },
+  // Session state: settings, ParameterStatus.
+  { route: "session state", steps: ["select set_config('app.stash', secret, false) from customers where id = 1", "select current_setting('app.stash', true)"] },
+  { route: "session state", steps: [`select set_config('application_name', ${one}, false)`, "show application_name"] },
+  { route: "session state", steps: ["select set_config('application_name', reverse(email), false) from customers where id = 2"] },
+  { route: "session state", steps: [`select set_config('search_path', ${one}, false)`] },
+  { route: "session state", steps: ["begin", "select set_config('app.t', secret, true) from customers where id = 1", "select current_setting('app.t')", "commit"] },
+  { route: "session state", steps: [`do $$ begin perform set_config('application_name', ${one}, false); end $$`, "select current_setting('application_name')"] },
+  { route: "session state", steps: ["do $$ declare v text; begin select secret into v from customers where id = 2; perform set_config('app.d', v, false); end $$", "select current_setting('app.d', true)"] },
+  // Large objects.
+  { route: "large objects", steps: ["select lo_from_bytea(0, convert_to(secret, 'UTF8')) from customers where id = 1", "select convert_from(lo_get(oid), 'UTF8') from pg_largeobject_metadata"] },
+  { route: "large objects", steps: ["select lo_put(lo_create(0), 0, secret::bytea) from customers where id = 2", "select data from pg_largeobject"] },
+  { route: "large objects", steps: [`do $$ begin perform lo_from_bytea(0, convert_to(${one}, 'UTF8')); end $$`, "select lo_get(oid) from pg_largeobject_metadata"] },
+  // NOTIFY.
+  { route: "notify", steps: ["select pg_notify('leak', secret) from customers"] },
+  { route: "notify", steps: [`do $$ begin perform pg_notify('leak', ${one}); end $$`] },
+  { route: "notify", steps: ["do $$ declare r record; begin for r in select email from customers loop execute format('notify leak, %L', r.email); end loop; end $$"] },
+  // COPY TO STDOUT.
+  { route: "copy out", steps: ["copy customers to stdout"] },
+  { route: "copy out", steps: ["copy customers to stdout with (format csv, header true, force_quote *)"] },
+  { route: "copy out", steps: ["copy customers (email, secret) to stdout (format csv, delimiter '|', quote '''')"] },
+  { route: "copy out", steps: ["copy (select reverse(secret), id from customers) to stdout (format text, null 'NIL')"] },
+  { route: "copy out", steps: ["copy (select c from customers c) to stdout"] },
+  { route: "copy out", steps: ["copy (select * from cust_view) to stdout with csv"] },
+  { route: "copy out", steps: ["copy (select * from xmltable('/r' passing xmlelement(name r, (select secret from customers where id = 1)) columns v text path '.')) to stdout"] },
+  // Cursors.
+  { route: "cursors", steps: ["begin", "declare c1 cursor for select secret, email from customers", "fetch all from c1", "commit"] },
+  { route: "cursors", steps: ["begin", "declare c1 scroll cursor for select upper(secret) from customers", "fetch last from c1", "fetch prior from c1", "commit"] },
+  { route: "cursors", steps: ["begin", "declare c1 cursor with hold for select c from customers c", "commit", "fetch 2 from c1", "close c1"] },
+  // Prepared statements.
+  { route: "prepared", steps: ["prepare p1 as select secret, reverse(email) from customers", "execute p1"] },
+  { route: "prepared", steps: ["prepare p1(int) as select secret from customers where id = $1", "execute p1(2)"] },
+  { route: "prepared", steps: ["prepare p1 as select 'harmless'::text", "deallocate p1", "prepare p1 as select encode(secret::bytea, 'base64') from customers", "execute p1"] },
+  { route: "prepared", steps: ["prepare p1 as insert into sink select secret from customers", "execute p1", "select * from sink"] },
+  // Functions the agent creates, DO blocks, triggers, rules, renames.
+  { route: "functions", steps: ["begin", "create function f_{u}() returns text language sql as 'select secret from customers where id = 1'", "select f_{u}()", "rollback"] },
+  { route: "functions", steps: ["begin", "create function f_{u}() returns setof text language sql begin atomic select email from customers; end", "select * from f_{u}()", "rollback"] },
+  { route: "functions", steps: ["begin", "create function f_{u}() returns text language plpgsql as $$ declare v text; begin select secret into v from customers where id = 1; return reverse(v); end $$", "select f_{u}()", "rollback"] },
+  { route: "functions", steps: ["begin", "create function f_{u}() returns text language plpgsql as $$ declare v text; begin execute 'select sec' || 'ret from customers limit 1' into v; return v; end $$", "select f_{u}()", "rollback"] },
+  { route: "functions", steps: ["begin", "create function f_{u}(c customers) returns text language sql as 'select $1.secret'", "select f_{u}(c) from customers c", "rollback"] },
+  { route: "functions", steps: ["begin", "create function f_{u}() returns text language sql as 'select secret from customers where id = 1'", "create view v_{u} as select f_{u}() as x", "select x from v_{u}", "rollback"] },
+  { route: "do blocks", steps: ["do $$ begin insert into sink select secret from customers; end $$", "select * from sink"] },
+  { route: "do blocks", steps: ["do $$ begin execute 'insert into sink select sec' || 'ret from customers'; end $$", "select * from sink"] },
+  { route: "do blocks", steps: ["begin", "do $$ begin create temp table t_{u} as select email from customers; end $$", "select * from t_{u}", "rollback"] },
+  { route: "triggers", steps: [
+    "begin",
+    "create function tf_{u}() returns trigger language plpgsql as $$ begin insert into sink values (new.secret); return new; end $$",
+    "create trigger tr_{u} before update on customers for each row execute function tf_{u}()",
+    "update customers set name = name",
+    "select * from sink",
+    "rollback",
+  ] },
+  { route: "rules", steps: ["begin", "create rule r_{u} as on update to customers do also insert into sink select new", "update customers set name = name", "select * from sink", "rollback"] },
+  { route: "rules", steps: ["begin", "create rule r_{u} as on update to customers do also insert into sink values (new.secret)", "update customers set name = name", "select * from sink", "rollback"] },
+  // Committed (a rename inside an open transaction is invisible to the gateway's catalog connection),
+  // then put back: on the masked connection the rename is refused and putting it back fails.
+  { route: "renames", steps: ["alter table customers rename column secret to s_{u}", "select s_{u} from customers", "alter table customers rename column s_{u} to secret"] },
+  { route: "renames", steps: ["alter table customers rename to c_{u}", "select secret from c_{u}", "alter table c_{u} rename to customers"] },
+  { route: "renames", steps: ["create schema s_{u}", "alter table customers set schema s_{u}", "select email from s_{u}.customers", "alter table s_{u}.customers set schema public"] },
+  // Planner statistics.
+  { route: "pg_stats", steps: ["select most_common_vals::text, histogram_bounds::text from pg_stats where tablename = 'customers'"] },
+  { route: "pg_stats", steps: ["select * from pg_catalog.pg_stats where tablename = 'customers'"] },
+  { route: "pg_stats", steps: ["select unnest(histogram_bounds::text::text[]) from pg_stats where tablename = 'customers'"] },
+  { route: "pg_stats", steps: ["select s from pg_stats s where tablename = 'customers'"] },
+  // Errors: quoted values, DETAIL, CONTEXT, internal query, RAISE, failing rows, unquoted numbers.
+  { route: "errors", steps: ["select secret::int from customers"] },
+  { route: "errors", steps: ["select email::regclass from customers"] },
+  { route: "errors", steps: ["select reverse(secret)::numeric from customers"] },
+  { route: "errors", steps: ["select secret::uuid from customers"] },
+  { route: "errors", steps: ["select secret::json from customers"] },
+  { route: "errors", steps: ["select xmlparse(document secret) from customers"] },
+  { route: "errors", steps: ["select to_date(secret, 'YYYY-MM') from customers"] },
+  { route: "errors", steps: ["select current_setting(secret) from customers"] },
+  { route: "errors", steps: ["select encode('x', secret) from customers"] },
+  { route: "errors", steps: ["select secret::jsonpath from customers"] },
+  { route: "errors", steps: ["select ('[' || secret || ',a]')::int4range from customers"] },
+  { route: "errors", steps: ["select timezone(secret, now()) from customers"] },
+  { route: "errors", steps: ["begin", "insert into customers (id, secret) values (1, 'x')", "rollback"] },
+  { route: "errors", steps: ["begin", "alter table sink add constraint ck_{u} check (v <> 'never')", "insert into sink select secret from customers", "rollback"] },
+  { route: "errors", steps: ["begin", "alter table customers add constraint ck_{u} check (length(secret) < 3)", "rollback"] },
+  { route: "errors", steps: ["begin", "create unique index u_{u} on customers ((1))", "rollback"] },
+  { route: "errors", steps: ["select shout(secret, '22012') from customers"] },
+  { route: "errors", steps: ["select shout(reverse(email), 'P0001') from customers"] },
+  { route: "errors", steps: ["select shout(secret, '42P01') from customers where id = 2"] },
+  { route: "errors", steps: ["select whisper(secret) from customers"] },
+  { route: "errors", steps: ["select run_text('select ' || quote_literal(secret) || '::int') from customers"] },
+  { route: "errors", steps: ["select run_text('select * from ' || quote_ident(email)) from customers"] },
+  { route: "errors", steps: [`do $$ begin raise exception using message = ${one}, errcode = '22012', hint = ${one}, detail = ${one}; end $$`] },
+  { route: "errors", steps: [`do $$ begin raise notice '%', ${one}; raise warning 'w %', ${one}; end $$`] },
+  { route: "errors", steps: [`do $$ begin raise sqlstate '42P01' using message = ${one}; end $$`] },
+  { route: "errors", steps: [`do $$ begin execute format('select * from %I', ${one}); end $$`] },
+  { route: "errors", steps: [`do $$ begin execute 'select ' || ${one}; end $$`] },
+  { route: "errors", steps: ["select make_date(2020, ascii(substr(secret, g, 1)), 1) from customers, generate_series(1, 20) g where id = 1"] },
+  { route: "errors", steps: perChar((i) => `select get_byte('\\x00'::bytea, ascii(substr(secret, ${i}, 1))) from customers where id = 1`) },
+  { route: "errors", steps: perChar((i) => `select chr(ascii(substr(secret, ${i}, 1)) + 1114112) from customers where id = 1`) },
+  // The comment lists candidate characters, so an error's quoted character is text the agent "wrote".
+  { route: "errors", steps: perChar((i) => `select decode(substr(secret, ${i}, 1) || '0', 'hex') from customers where id = 1 -- ${ALNUM.split("").map((c) => `"${c}"`).join(" ")}`) },
+];
