@@ -44,7 +44,8 @@ export function copyFormatOf(sql: string): CopyFormat {
     header: opts.has("header") ? headerOf(opts.get("header")) === true : false,
   };
   const why = unreadable(out, format, opts);
-  return why ? { ...out, unreadable: why } : out;
+  if (why) return { ...out, unreadable: why };
+  return nullIsAmbiguous(out) ? { ...out, ambiguousNull: true } : out;
 }
 
 /** Why output under these options cannot be read exactly; undefined when it can. */
@@ -62,7 +63,6 @@ function unreadable(f: CopyFormat, format: string | undefined, opts: Map<string,
   const single = (c: string): boolean => c.length === 1 && c.charCodeAt(0) < 0x80 && c !== "\n" && c !== "\r";
   if (!single(f.delimiter) || (f.csv && (!single(f.quote) || !single(f.escape) || f.quote === f.delimiter))) return "COPY DELIMITER, QUOTE and ESCAPE must be single ASCII characters";
   if (f.null.includes("\n") || f.null.includes("\r") || !nullReadsBack(f)) return "COPY NULL string cannot be read back as NULL";
-  if (nullIsAmbiguous(f)) return `COPY NULL ${JSON.stringify(f.null)} in text format is written the same as a value: NULL and that value cannot be told apart`;
   return undefined;
 }
 

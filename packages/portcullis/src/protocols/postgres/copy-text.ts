@@ -26,6 +26,11 @@ export interface CopyFormat {
    * A masker must refuse such a COPY rather than guess.
    */
   unreadable?: string;
+  /**
+   * Text format whose NULL string a value also prints as (`NULL 'NIL'` and the value NIL): a field
+   * read as NULL may be that value, so a masker treats it as one (a masked column's NULLs are masked).
+   */
+  ambiguousNull?: boolean;
 }
 
 export const DEFAULT_TEXT: CopyFormat = { csv: false, delimiter: "\t", quote: '"', escape: '"', null: "\\N", header: false };

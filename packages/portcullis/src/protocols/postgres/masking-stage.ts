@@ -12,7 +12,7 @@ import { applyStrategy } from "../../masking/strategies.js";
 import { parseStatementTrees, splitStatements } from "../../policy/sql/classify.js";
 import { PortcullisError } from "../../errors.js";
 import { copyFormatOf } from "./copy-format.js";
-import { type CopyFormat, joinCopyLine, splitCopyLine } from "./copy-text.js";
+import { type CopyFormat, joinCopyLine, readCopyLine } from "./copy-text.js";
 import type { Frame } from "./framer.js";
 import { MSG, decodeBind, decodeErrorFields, decodeParameterStatus, decodeExecute, decodeParse, decodeQuery, decodeTarget, encode } from "./messages.js";
 import type { MessageStage, Verdict } from "./relay.js";
@@ -71,7 +71,7 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
   const { state } = deps;
   const sources: Source[] = [];
   let current: Plan | undefined;
-  let copy: { format: CopyFormat; actions?: ColumnAction[] | "all" } | undefined;
+  let copy: { format: CopyFormat; actions?: ColumnAction[] | "all"; header?: boolean } | undefined;
   let pendingLine = "";
 
   const maskText = (s: string): string | undefined => text?.mask(s);
@@ -295,13 +295,14 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
       }
       case T.CopyOut: {
         if (copyOutFormat(frame) === 1 && !planner.inert) return fatal("portcullis: binary COPY output cannot be masked; use text or csv format");
-        const head = sources[0];
-        const sql = head?.text ?? "";
+        // A COPY run through Parse/Execute has its text on the portal's statement.
+        const sql = sourceText(sources[0]) ?? "";
         const format = copyFormatOf(sql);
-        copy = { format };
+        if (format.unreadable && !planner.inert) return fatal(`portcullis: ${format.unreadable}; this COPY cannot be masked`);
+        copy = { format, header: format.header };
         pendingLine = "";
         return planner.copyPlan(sql).then((actions) => {
-          copy = { format, ...(actions ? { actions } : {}) };
+          copy = { format, header: format.header, ...(actions ? { actions } : {}) };
           return undefined;
         });
       }
@@ -312,15 +313,20 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
         if (!line.endsWith("\n")) { pendingLine = line; return { forward: [] }; }
         const whole = pendingLine === "";
         pendingLine = "";
-        const fields = splitCopyLine(line.slice(0, -1), copy.format);
+        const kept = readCopyLine(line.slice(0, -1), copy.format);
+        const fields = kept.map((x) => x.value);
+        // The HEADER line holds column names: detectors only, never a column's mask.
+        const header = copy.header === true;
+        copy.header = false;
         // A line that does not split into the expected columns cannot be placed: mask every field.
-        if (Array.isArray(copy.actions) && copy.actions.length !== fields.length) copy.actions = "all";
+        if (!header && Array.isArray(copy.actions) && copy.actions.length !== fields.length) copy.actions = "all";
         let changed = false;
         for (let i = 0; i < fields.length; i++) {
-          const v = fields[i];
+          // A NULL that may be a value printed like the NULL string is judged as that value.
+          const v = fields[i] === null && copy.format.ambiguousNull && !header ? copy.format.null : fields[i];
           if (v === null || v === undefined) continue;
           const all: ColumnAction = { kind: "mask", mask: { strategy: "redact", label: "derived" } };
-          const action: ColumnAction = copy.actions === "all" ? all : copy.actions === undefined ? { kind: "detect" } : copy.actions[i] ?? all;
+          const action: ColumnAction = header || copy.actions === undefined ? { kind: "detect" } : copy.actions === "all" ? all : copy.actions[i] ?? all;
           let out: string | null | undefined;
           if (action.kind === "mask") out = applyStrategy(v, action.mask.strategy, action.mask.label, deps.key);
           else if (action.kind === "detect") out = maskText(v);
@@ -329,7 +335,7 @@ export function maskingStage(deps: MaskingStageDeps): MessageStage {
           changed = true;
         }
         if (!changed && whole) return undefined;
-        return { forward: [encode.message(T.CopyData, Buffer.from(changed ? `${joinCopyLine(fields, copy.format)}\n` : line, "utf8"))] };
+        return { forward: [encode.message(T.CopyData, Buffer.from(changed ? `${joinCopyLine(fields, copy.format, kept)}\n` : line, "utf8"))] };
       }
       case T.CopyDone:
         copy = undefined;
