@@ -8,7 +8,7 @@ import { type Action, type Decision, type McpCall, type Operation, PROTECTED_SET
 import { anyGlob } from "./glob.js";
 import { type HttpMatcher, compileHttpCondition } from "./http.js";
 import type { SqlAction, StatementInfo, TableName } from "./sql/classify.js";
-import { DEFAULT_SEARCH_PATH, type PathWalk, type SearchPath, resolvesOnlyInto, schemasOf, stepSearchPath } from "./sql/search-path.js";
+import { DEFAULT_SEARCH_PATH, type PathWalk, type SearchPath, pathChangeOf, resolvesOnlyInto, schemasOf, stepSearchPath } from "./sql/search-path.js";
 
 /** Schemas an unqualified name may resolve to; undefined: any. */
 type Schemas = readonly string[] | undefined;
@@ -172,7 +172,7 @@ export class PolicyEngine {
       // Strictest wins; among equals, a decision a rule made is more telling than the default.
       if (!worst || stricter(d.action, worst.action) || (d.action === worst.action && worst.rule === undefined && d.rule !== undefined)) worst = d;
       // A SET search_path earlier in the message changes where later names resolve.
-      walk = stepSearchPath(walk, initial, s.setsSearchPath, s.kinds.includes("transaction"));
+      walk = stepSearchPath(walk, initial, pathChangeOf(s), s.kinds.includes("transaction"));
     }
     return { ...(worst ?? { action: "allow" }), statements };
   }

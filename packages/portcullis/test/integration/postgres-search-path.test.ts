@@ -34,6 +34,7 @@ async function seed(target: TestTarget) {
     await admin.query("create table vault.secrets (k text); create table public.secrets (k text)");
     await admin.query(`insert into vault.secrets values ('${VAULT_ROW}'); insert into public.secrets values ('${PUBLIC_ROW}')`);
     await admin.query("alter table vault.secrets owner to app_user; alter table public.secrets owner to app_user");
+    await admin.query("create procedure public.set_path(p text) language plpgsql as $$ begin perform set_config('search_path', p, false); end $$");
   } finally {
     await admin.end();
   }
@@ -87,6 +88,23 @@ describe("the search_path follows what the target kept", () => {
       const r = outcome(await exchange(conn, frames, frames.length));
       assert.equal(r.leaked, false, "the target read vault.secrets");
       assert.ok(r.errors.some((e) => e.C === "42501" && /protect-vault/.test(e.M ?? "")), JSON.stringify(r.errors));
+      conn.end();
+    });
+  }
+
+  /** Routes to a path change the gateway cannot read: vault comes back on the path, or may have. */
+  const INVISIBLE: [string, string[]][] = [
+    ["a prepared statement's set_config, run by EXECUTE", ["SET search_path = public", "PREPARE sp AS SELECT set_config('search_path', 'vault, public', false)", "EXECUTE sp"]],
+    ["a DO block that builds the SET", ["SET search_path = public", "DO $$ BEGIN EXECUTE 'set search' || '_path = vault, public'; END $$"]],
+    ["a procedure", ["SET search_path = public", "CALL set_path('vault, public')"]],
+  ];
+  for (const [how, statements] of INVISIBLE) {
+    it(`a path set by ${how} is not taken for the one asked for`, async () => {
+      const conn = await login();
+      for (const sql of statements) assert.equal((await simpleQuery(conn, sql)).error, undefined, sql);
+      const r = outcome((await simpleQuery(conn, "SELECT k FROM secrets")).messages);
+      assert.equal(r.leaked, false, "the target read vault.secrets");
+      assert.equal(r.errors[0]?.C, "42501");
       conn.end();
     });
   }

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import {
-  bindMessage as bind, closeMessage as close, errorFields, exchange, executeMessage as execute, parseMessage as parse, rawLogin, simpleQuery, syncMessage as sync,
+  bindMessage as bind, closeMessage as close, errorFields, exchange, executeMessage as execute, parseMessage as parse, queryMessage, rawLogin, simpleQuery, syncMessage as sync,
 } from "../support/raw-pg.js";
 import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
 
@@ -39,6 +39,8 @@ describe("session state follows the target's confirmations", () => {
     await direct.connect();
     await direct.query("create table customers (id int primary key, secret text)");
     await direct.query(`insert into customers select g, '${SEED}-' || g from generate_series(1, 5) g`);
+    // A function already in the database that opens a cursor under a name it is given.
+    await direct.query("create function reopen(n text) returns void language plpgsql as $$ declare r refcursor := n; begin open r for select upper(secret) as s from customers; end $$");
   });
   after(async () => {
     await direct?.end();
@@ -144,6 +146,19 @@ describe("session state follows the target's confirmations", () => {
     conn.destroy();
   });
 
+  it("a WITH HOLD cursor of a transaction that did not commit is forgotten, so a name code reopens is not taken for it", async () => {
+    const conn = await login();
+    let r = await simpleQuery(conn, "BEGIN; DECLARE h CURSOR WITH HOLD FOR select 'harmless'::text as s; ROLLBACK");
+    assert.equal(r.error, undefined);
+    // The target has no h; a function opens one under that name, reading the masked column.
+    r = await simpleQuery(conn, "BEGIN; SELECT reopen('h'); FETCH ALL FROM h");
+    assert.equal(r.error, undefined, JSON.stringify(r.error));
+    assert.equal(r.rows.length, 1 + 5);
+    for (const [v] of r.rows.slice(1)) assert.ok(!String(v).toLowerCase().includes(SEED), `unmasked value reached the agent: ${v}`);
+    await simpleQuery(conn, "ROLLBACK");
+    conn.destroy();
+  });
+
   it("portals end with their transaction; DISCARD ALL forgets everything", async () => {
     const conn = await login();
     // A portal bound in one implicit transaction does not exist in the next.
@@ -158,5 +173,30 @@ describe("session state follows the target's confirmations", () => {
     r = await simpleQuery(conn, "select count(*) from customers");
     assert.deepEqual(r.rows, [["5"]]);
     conn.destroy();
+  });
+
+  describe("code the gateway cannot read", () => {
+    let plain: TestGateway;
+    before(async () => { plain = await startTestGateway({ target, overrides: { rules: RULES } }); });
+    after(async () => { await plain?.stop(); });
+
+    it("a DO block may PREPARE under a name the gateway knew: after it, no name is trusted", async () => {
+      // No column rules here: with them, a DO block that builds SQL at run time is refused outright.
+      const conn = (await rawLogin(plain.port, await plain.token(), "app", { options: "-c portcullis.approval=defer" })).conn;
+      let r = await simpleQuery(conn, "PREPARE zz AS select 1 /* harmless */");
+      assert.equal(r.error, undefined);
+      // Built at run time, so no reader of the block can know what it prepares.
+      r = await simpleQuery(conn, "DO $$ BEGIN EXECUTE 'deallocate zz'; EXECUTE 'prep' || 'are zz as delete from customers /* attack-do-prepare */'; END $$");
+      assert.equal(r.error, undefined, JSON.stringify(r.error));
+      const through = await exchange(conn, [queryMessage("EXECUTE zz")], 1);
+      assert.ok(errorsOf(through).length > 0, "EXECUTE of a name the gateway cannot vouch for is refused");
+      assert.equal(await customers(), 5, "the DELETE ran without approval");
+      // The same through the extended protocol.
+      await simpleQuery(conn, "DO $$ BEGIN EXECUTE 'deallocate zz'; EXECUTE 'prep' || 'are zz as delete from customers /* attack-do-prepare-2 */'; END $$");
+      const ext = await exchange(conn, [bind("", "zz"), execute(""), sync()], 1);
+      assert.equal(errorsOf(ext)[0]?.C, "26000");
+      assert.equal(await customers(), 5, "the DELETE ran without approval (extended)");
+      conn.destroy();
+    });
   });
 });

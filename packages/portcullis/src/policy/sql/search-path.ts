@@ -35,6 +35,12 @@ export function schemasOf(path: SearchPath, user?: string): readonly string[] | 
 
 export type SearchPathChange = readonly string[] | "reset" | "unknown";
 
+/** What a statement's run does to the path: code the gateway cannot read (DO, dynamic SQL, CALL) may do anything. */
+export function pathChangeOf(info: { kinds: readonly string[]; setsSearchPath?: SearchPathChange | undefined }): SearchPathChange | undefined {
+  if (info.kinds.includes("dynamic") || info.kinds.includes("call")) return "unknown";
+  return info.setsSearchPath;
+}
+
 /** The path after a statement's change (`reset` returns to the session's starting path). */
 export function nextSearchPath(current: SearchPath, initial: SearchPath, change: SearchPathChange | undefined): SearchPath {
   if (change === undefined) return current;

@@ -22,7 +22,12 @@
  *
  * The search_path is followed the same way (search-path-state.ts): a change counts once the target
  * confirms it and is undone with the transaction that made it, and a message whose path an earlier
- * segment's answer could still change waits for that answer.
+ * segment's answer could still change waits for that answer. A WITH HOLD cursor outlives only a
+ * transaction that commits (transaction.ts).
+ *
+ * Code the gateway cannot read (a DO block, a procedure) may PREPARE, DEALLOCATE, CLOSE and OPEN
+ * under any name and set the search_path: once such a statement has run, or failed (PREPARE is not
+ * undone by an error), every name is forgotten and the path is unknown.
  */
 import type { Frame } from "./framer.js";
 import type { MessageStage } from "./relay.js";
@@ -31,8 +36,9 @@ import { bindResultFormats } from "./rows.js";
 import { PortcullisError } from "../../errors.js";
 import type { StatementInfo } from "../../policy/sql/classify.js";
 import { splitStatements } from "../../policy/sql/classify.js";
-import type { PathWalk, SearchPath, SearchPathChange } from "../../policy/sql/search-path.js";
+import { type PathWalk, type SearchPath, type SearchPathChange, pathChangeOf } from "../../policy/sql/search-path.js";
 import { SearchPathState } from "./search-path-state.js";
+import { type TransactionEvent, TransactionWatch } from "./transaction.js";
 
 /** A prepared statement: its text as the target parsed it; `memo` is the masking stage's plan. */
 export interface PreparedStatement<M = unknown> {
@@ -73,9 +79,10 @@ type Effect<M> =
   | { on: "close"; segment: number; target: "S" | "P"; name: string }
   /**
    * One statement run (a Query statement or an Execute): answered by CommandComplete, EmptyQuery or
-   * PortalSuspended. `path`: how it changes the search_path; `transaction`: it is COMMIT, ROLLBACK, ...
+   * PortalSuspended. `path`: how it changes the search_path; `transaction`: it is COMMIT, ROLLBACK, ...;
+   * `code`: it runs code the gateway cannot read.
    */
-  | { on: "run"; segment: number; changes: Change<M>[]; path?: SearchPathChange; transaction?: boolean }
+  | { on: "run"; segment: number; changes: Change<M>[]; path?: SearchPathChange; transaction?: boolean; code?: boolean }
   /** Query text the gateway could not split: if the target runs anything of it, the gateway has lost track. */
   | { on: "opaque"; segment: number };
 
@@ -108,10 +115,21 @@ function changesOf<M>(info: StatementInfo, text: () => string): Change<M>[] {
 const hasChanges = (i: StatementInfo): boolean =>
   i.prepares !== undefined || i.declares !== undefined || i.deallocates !== undefined || i.closes !== undefined || i.discardsAll === true;
 
-/** The run effect of one statement. */
-function runOf<M>(segment: number, info: StatementInfo | undefined, changes: Change<M>[] = []): Effect<M> {
-  const e: Effect<M> = { on: "run", segment, changes };
-  if (info?.setsSearchPath !== undefined) e.path = info.setsSearchPath;
+/** Statements that run code the gateway cannot read: DO blocks, dynamic SQL, procedures (search-path.ts). */
+const runsCode = (i: StatementInfo | undefined): boolean => i !== undefined && (i.kinds.includes("dynamic") || i.kinds.includes("call"));
+
+/**
+ * The run effect of one statement; `executed` is what a SQL EXECUTE in it runs (undefined: none, or
+ * a name the target does not have, which it refuses).
+ */
+function runOf<M>(segment: number, info: StatementInfo | undefined, changes: Change<M>[] = [], executed?: StatementInfo): Effect<M> {
+  // What the body of such code was read to do is not answered by the statement's own tag, and it
+  // may do more: everything is forgotten once it has run instead.
+  const code = runsCode(info) || runsCode(executed);
+  const e: Effect<M> = { on: "run", segment, changes: code ? [] : changes };
+  if (code) e.code = true;
+  const path = (info && pathChangeOf(info)) ?? (executed && pathChangeOf(executed));
+  if (path !== undefined) e.path = path;
   if (info?.kinds.includes("transaction")) e.transaction = true;
   return e;
 }
@@ -128,6 +146,11 @@ export class SessionState<M = unknown> {
   done = 0;
 
   private readonly path: SearchPathState;
+  private readonly transaction = new TransactionWatch();
+  /** WITH HOLD cursors declared in the open transaction: they survive only its commit. */
+  private heldInTransaction = new Set<string>();
+  /** Segments of fast-path function calls, which may run any code. */
+  private readonly codeSegments = new Set<number>();
 
   /**
    * @param classify the statements of a Query or Parse text (the policy's classification cache).
@@ -229,8 +252,9 @@ export class SessionState<M = unknown> {
         this.pending.push(...this.runEffect(segment, decodeQuery(frame), true));
         break;
       case MSG.FunctionCall:
-        // Called by OID: it may be set_config.
+        // Called by OID: it may be anything, set_config included; its names are forgotten once it is answered.
         this.path.lost();
+        this.codeSegments.add(segment);
         break;
     }
     if (ENDS_SEGMENT.has(frame.type)) this.sent++;
@@ -245,9 +269,17 @@ export class SessionState<M = unknown> {
       // Text the gateway cannot read may do anything the target can, to the search_path too.
       return query ? [{ on: "opaque", segment }] : [{ on: "run", segment, changes: [], path: "unknown" }];
     }
-    if (!infos.some(hasChanges)) return infos.map((info) => runOf(segment, info));
+    if (!infos.some(hasChanges)) return infos.map((info) => runOf(segment, info, [], this.executedBy(info)));
     const texts = infos.length === 1 ? [sql] : splitStatements(sql) ?? [];
-    return infos.map((info, i) => runOf(segment, info, changesOf<M>(info, () => texts[i] ?? sql)));
+    return infos.map((info, i) => runOf(segment, info, changesOf<M>(info, () => texts[i] ?? sql), this.executedBy(info)));
+  }
+
+  /** What a SQL EXECUTE (or EXPLAIN ANALYZE EXECUTE) runs, by what the target holds under the name. */
+  private executedBy(info: StatementInfo): StatementInfo | undefined {
+    const name = info.executes ?? info.explainsExecute;
+    if (name === undefined) return undefined;
+    const r = this.statement(name);
+    return "known" in r && r.known.sql ? this.classify(r.known.text)[0]?.prepares?.info : "known" in r ? this.classify(r.known.text)[0] : undefined;
   }
 
   /** Call for every frame from the target, before any stage rewrites it. Throws when the target's answers stop making sense. */
@@ -277,8 +309,10 @@ export class SessionState<M = unknown> {
           if (!TAG[c.kind].test(tag)) lost(`the target answered "${tag.slice(0, 40)}" where the gateway expected ${c.kind}`);
           this.apply(c);
         }
-        if (e.path !== undefined) this.path.changed(e.path);
-        this.path.completed(tag);
+        if (e.code) this.forgetAll();
+        else if (e.path !== undefined) this.path.changed(e.path);
+        const t = this.transaction.completed(tag);
+        if (t) this.transactionEvent(t);
         return;
       }
       case T.EmptyQuery:
@@ -286,14 +320,18 @@ export class SessionState<M = unknown> {
         this.next("run");
         return;
       case MSG.ErrorResponse:
+        // Code that failed may still have prepared statements (PREPARE is not undone).
+        if (this.pending[0]?.on === "run" && this.pending[0].code && this.pending[0].segment === this.done) this.forgetAll();
         // The target skips the rest of the segment; a failed unnamed Parse has dropped the old unnamed statement too.
         this.dropSegment(this.done);
-        this.path.failed();
+        this.transaction.failed();
         return;
       case MSG.ReadyForQuery: {
         this.dropSegment(this.done);
+        if (this.codeSegments.delete(this.done)) this.forgetAll();
         this.done++;
-        this.path.ready(frame.raw[5] ?? 0);
+        const t = this.transaction.ready(frame.raw[5] ?? 0);
+        if (t) this.transactionEvent(t);
         // Idle: the transaction is over, and with it every portal but WITH HOLD cursors.
         if (frame.raw[5] === 0x49) for (const [name, p] of this.portals) if (!p.holdable) this.portals.delete(name);
         const ready = this.waiters.filter((w) => w.segment <= this.done);
@@ -306,12 +344,30 @@ export class SessionState<M = unknown> {
     }
   }
 
+  /** A transaction ended (or was partly undone): WITH HOLD cursors made in it stay only if it committed. */
+  private transactionEvent(t: TransactionEvent): void {
+    this.path.transaction(t);
+    if (t !== "kept") for (const name of this.heldInTransaction) this.portals.delete(name);
+    this.heldInTransaction.clear();
+  }
+
+  /** Code the gateway cannot read ran: nothing it knew about names or the path can be trusted. */
+  private forgetAll(): void {
+    this.statements.clear();
+    this.portals.clear();
+    this.heldInTransaction.clear();
+    this.path.lost();
+  }
+
   private apply(c: Change<M>): void {
     switch (c.kind) {
       case "prepare": this.statements.set(c.name, c.entry); return;
       // DEALLOCATE ALL keeps the unnamed statement at the target; forgetting it too is safe.
       case "deallocate": if (c.name === "*") this.statements.clear(); else this.statements.delete(c.name); return;
-      case "declare": this.portals.set(c.name, c.entry); return;
+      case "declare":
+        this.portals.set(c.name, c.entry);
+        if (c.entry.holdable) this.heldInTransaction.add(c.name);
+        return;
       case "close": if (c.name === "*") this.portals.clear(); else this.portals.delete(c.name); return;
       case "discard": this.statements.clear(); this.portals.clear(); return;
     }
@@ -342,6 +398,8 @@ function effectOn<M>(e: Effect<M>, name: string, ns: "S" | "P"): PreparedStateme
     case "close": return e.target === ns && e.name === name ? null : undefined;
     case "opaque": return null;
     case "run": {
+      // Code the gateway cannot read may leave anything under any name.
+      if (e.code) return null;
       let out: PreparedStatement<M> | Portal<M> | null | undefined;
       for (const c of e.changes) {
         if (ns === "S" && c.kind === "prepare" && c.name === name) out = c.entry;
