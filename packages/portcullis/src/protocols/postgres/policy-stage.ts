@@ -77,6 +77,20 @@ const unknownName = (what: "statement" | "portal", name: string): Decision => ({
 
 const UNKNOWN_CALL: StatementInfo[] = [{ kinds: ["unknown"], actions: [{ kind: "unknown" }], tables: [], functions: [], error: "fast-path function call" }];
 
+/**
+ * Text that standard_conforming_strings, backslash_quote or client_encoding decide how the target
+ * reads: a backslash, or anything beyond ASCII. Code may change those settings where the gateway
+ * cannot see it (a function, UPDATE pg_settings), and the target reports that only at ReadyForQuery;
+ * the gateway ends the session when it does (adapter.ts). Other text reads the same under any of them.
+ */
+const LEXING_SENSITIVE = /[^\x00-\x5b\x5d-\x7f]/;
+
+const UNSETTLED_LEXING: Decision = {
+  action: "deny",
+  rule: "unsettled-settings",
+  message: "text with a backslash or non-ASCII characters cannot follow another statement before Sync: the gateway must see the target's settings after that statement before it can read such text as the target will",
+};
+
 /** The reason an approval carries when the client's cancel request ended the wait. */
 export const CLIENT_CANCEL = "cancelled by the client";
 
@@ -200,6 +214,21 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
   };
 
   /**
+   * Text read the way the target will read it: when its reading depends on settings an earlier
+   * statement may have changed, it waits for the target's answer to that statement (and the
+   * ParameterStatus reports that come with it), or, within one pipeline segment, is refused.
+   */
+  const whenLexingSettled = (sql: string, extended: boolean, go: () => Verdict | undefined | Promise<Verdict | undefined>): Verdict | undefined | Promise<Verdict | undefined> => {
+    if (!LEXING_SENSITIVE.test(sql)) return go();
+    if (extended && state.ranInSegment) {
+      deps.onOperation?.(report([], UNSETTLED_LEXING, "prepare").op, true);
+      return refuse(UNSETTLED_LEXING, "0A000", true);
+    }
+    const wait = state.answered();
+    return wait ? wait.then(go) : go();
+  };
+
+  /**
    * An allowed operation goes on once its audit record is committed; if the record cannot be
    * written, the operation is refused with PX005 instead.
    */
@@ -294,15 +323,17 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
     switch (frame.type) {
       case MSG.Query: {
         const sql = decodeQuery(frame);
-        const prepared = { ...deps.cache.facts(sql), text: sql };
-        const wait = executeWait(prepared.infos);
-        if (wait) return wait.then(() => guarded(prepared, executedTexts(prepared.infos, sql), false, () => judgeRun(prepared, false)));
-        return guarded(prepared, executedTexts(prepared.infos, sql), false, () => judgeRun(prepared, false));
+        return whenLexingSettled(sql, false, () => {
+          const prepared = { ...deps.cache.facts(sql), text: sql };
+          const wait = executeWait(prepared.infos);
+          if (wait) return wait.then(() => guarded(prepared, executedTexts(prepared.infos, sql), false, () => judgeRun(prepared, false)));
+          return guarded(prepared, executedTexts(prepared.infos, sql), false, () => judgeRun(prepared, false));
+        });
       }
       case MSG.Parse: {
         const { query } = decodeParse(frame);
         const prepared = { ...deps.cache.facts(query), text: query };
-        return withPath((w) => {
+        return whenLexingSettled(query, true, () => withPath((w) => {
           const { decision, ticket } = judge(prepared, "prepare", w);
           // A statement that needs approval may be prepared: it is its Execute that waits.
           if (decision.action === "deny") {
@@ -310,7 +341,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
             return refuse(decision, "42501", true);
           }
           return undefined;
-        });
+        }));
       }
       case MSG.Bind: {
         const { statement } = decodeBind(frame);

@@ -144,6 +144,8 @@ export class SessionState<M = unknown> {
   sent = 0;
   /** Segments the target has answered (ReadyForQuery seen). */
   done = 0;
+  /** Whether a statement has been sent to run in the current segment (an Execute before the Sync). */
+  ranInSegment = false;
 
   private readonly path: SearchPathState;
   private readonly transaction = new TransactionWatch();
@@ -213,6 +215,11 @@ export class SessionState<M = unknown> {
     return c ? { known: c } : { unknown: true };
   }
 
+  /** undefined when every earlier segment has been answered (with any ParameterStatus it brought); else when it will be. */
+  answered(): Promise<void> | undefined {
+    return this.done >= this.sent ? undefined : this.settled(this.sent);
+  }
+
   /** Resolves when every segment before `segment` has been answered by the target. */
   private settled(segment: number): Promise<void> {
     if (this.done >= segment) return Promise.resolve();
@@ -257,7 +264,11 @@ export class SessionState<M = unknown> {
         this.codeSegments.add(segment);
         break;
     }
-    if (ENDS_SEGMENT.has(frame.type)) this.sent++;
+    if (frame.type === MSG.Execute) this.ranInSegment = true;
+    if (ENDS_SEGMENT.has(frame.type)) {
+      this.sent++;
+      this.ranInSegment = false;
+    }
   }
 
   /** The run effects of a text: one per statement; a Query's text that does not split is opaque. */
