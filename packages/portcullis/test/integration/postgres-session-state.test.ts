@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import {
-  bindMessage as bind, closeMessage as close, errorFields, exchange, executeMessage as execute, parseMessage as parse, queryMessage, rawLogin, simpleQuery, syncMessage as sync,
+  bindMessage as bind, closeMessage as close, errorFields, exchange, executeMessage as execute, parseMessage as parse, queryMessage, rawLogin, simpleQuery, syncMessage as sync, typed,
 } from "../support/raw-pg.js";
 import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
 
@@ -156,6 +156,30 @@ describe("session state follows the target's confirmations", () => {
     assert.equal(r.rows.length, 1 + 5);
     for (const [v] of r.rows.slice(1)) assert.ok(!String(v).toLowerCase().includes(SEED), `unmasked value reached the agent: ${v}`);
     await simpleQuery(conn, "ROLLBACK");
+    conn.destroy();
+  });
+
+  it("an extended-protocol COPY FROM STDIN: the Sync the target ignores in copy-in mode does not put the gateway out of step", async () => {
+    await direct.query("create table if not exists copied (v text)");
+    const conn = await login();
+    // As node-postgres and libpq send it: Sync right after Execute (ignored once COPY starts), then the data, CopyDone and another Sync.
+    const msgs = await exchange(conn, [
+      parse("", "copy copied from stdin"), bind("", ""), execute(""), sync(),
+      typed("d", "one\n"), typed("d", "two\n"), typed("c"), sync(),
+    ], 1);
+    assert.deepEqual(errorsOf(msgs), []);
+    assert.ok(msgs.some((m) => m.type === "G"), "the target entered copy-in mode");
+    // The session is still in step (a Parse now gets its own answer, not the COPY's).
+    assert.deepEqual((await simpleQuery(conn, "select count(*) from copied")).rows, [["2"]]);
+    const parsed = await exchange(conn, [parse("", "select 41 + 1"), sync()], 1);
+    assert.deepEqual(parsed.map((m) => m.type), ["1", "Z"]);
+    // A COPY that fails before it starts answers both Syncs, as PostgreSQL does.
+    const failed = await exchange(conn, [
+      parse("", "copy no_such_table from stdin"), bind("", ""), execute(""), sync(),
+      typed("d", "x\n"), typed("c"), sync(),
+    ], 2);
+    assert.equal(errorsOf(failed)[0]?.C, "42P01");
+    assert.deepEqual((await simpleQuery(conn, "select 6 * 7")).rows, [["42"]]);
     conn.destroy();
   });
 

@@ -86,12 +86,12 @@ type Effect<M> =
   /** Query text the gateway could not split: if the target runs anything of it, the gateway has lost track. */
   | { on: "opaque"; segment: number };
 
-const T = { ParseComplete: 0x31, BindComplete: 0x32, CloseComplete: 0x33, CommandComplete: 0x43, EmptyQuery: 0x49, PortalSuspended: 0x73 } as const;
+const T = { ParseComplete: 0x31, BindComplete: 0x32, CloseComplete: 0x33, CommandComplete: 0x43, EmptyQuery: 0x49, PortalSuspended: 0x73, CopyInResponse: 0x47 } as const;
 
 /** The client message types `forwarded` must see. */
-export const TRACKED_CLIENT_TYPES: readonly number[] = [MSG.Parse, MSG.Bind, MSG.Close, MSG.Execute, MSG.Query, MSG.Sync, MSG.FunctionCall];
+export const TRACKED_CLIENT_TYPES: readonly number[] = [MSG.Parse, MSG.Bind, MSG.Close, MSG.Execute, MSG.Query, MSG.Sync, MSG.FunctionCall, MSG.CopyDone, MSG.CopyFail];
 /** The target message types `received` must see. */
-export const TRACKED_SERVER_TYPES: readonly number[] = [0x31, 0x32, 0x33, 0x43, 0x49, 0x73, MSG.ErrorResponse, MSG.ReadyForQuery];
+export const TRACKED_SERVER_TYPES: readonly number[] = [0x31, 0x32, 0x33, 0x43, 0x49, 0x73, 0x47, MSG.ErrorResponse, MSG.ReadyForQuery];
 
 /** Client messages each answered by exactly one ReadyForQuery. */
 const ENDS_SEGMENT = new Set<number>([MSG.Query, MSG.Sync, MSG.FunctionCall]);
@@ -153,6 +153,12 @@ export class SessionState<M = unknown> {
   private heldInTransaction = new Set<string>();
   /** Segments of fast-path function calls, which may run any code. */
   private readonly codeSegments = new Set<number>();
+  /**
+   * An extended-protocol Execute that may start COPY FROM STDIN, and the Syncs sent after it before
+   * the client's CopyDone or CopyFail. If the target enters copy-in mode it ignores those Syncs, so
+   * the ReadyForQuery that ends the COPY's segment answers theirs too.
+   */
+  private copyIn?: { segment: number; syncs: number; ended: boolean; started: boolean };
 
   /**
    * @param classify the statements of a Query or Parse text (the policy's classification cache).
@@ -253,6 +259,7 @@ export class SessionState<M = unknown> {
         // A cursor's text is its DECLARE, which Execute does not run again.
         const text = "known" in p && !p.known.cursor ? p.known.text : "";
         this.pending.push(this.runEffect(segment, text)[0] ?? runOf(segment, undefined));
+        if (this.classify(text)[0]?.kinds.includes("copy_in")) this.copyIn = { segment, syncs: 0, ended: false, started: false };
         break;
       }
       case MSG.Query:
@@ -265,6 +272,8 @@ export class SessionState<M = unknown> {
         break;
     }
     if (frame.type === MSG.Execute) this.ranInSegment = true;
+    if (frame.type === MSG.Sync && this.copyIn && !this.copyIn.ended) this.copyIn.syncs++;
+    if ((frame.type === MSG.CopyDone || frame.type === MSG.CopyFail) && this.copyIn) this.copyIn.ended = true;
     if (ENDS_SEGMENT.has(frame.type)) {
       this.sent++;
       this.ranInSegment = false;
@@ -326,6 +335,9 @@ export class SessionState<M = unknown> {
         if (t) this.transactionEvent(t);
         return;
       }
+      case T.CopyInResponse:
+        if (this.copyIn?.segment === this.done) this.copyIn.started = true;
+        return;
       case T.EmptyQuery:
       case T.PortalSuspended:
         this.next("run");
@@ -341,6 +353,11 @@ export class SessionState<M = unknown> {
         this.dropSegment(this.done);
         if (this.codeSegments.delete(this.done)) this.forgetAll();
         this.done++;
+        if (this.copyIn?.segment === this.done - 1) {
+          // The Syncs the target ignored in copy-in mode are answered by this ReadyForQuery too.
+          if (this.copyIn.started) for (let i = 0; i < this.copyIn.syncs; i++) this.dropSegment(this.done++);
+          this.copyIn = undefined;
+        }
         const t = this.transaction.ready(frame.raw[5] ?? 0);
         if (t) this.transactionEvent(t);
         // Idle: the transaction is over, and with it every portal but WITH HOLD cursors.
