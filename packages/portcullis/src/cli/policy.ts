@@ -5,10 +5,13 @@
  */
 import type { Command } from "commander";
 import { loadConfig } from "../config/load.js";
+import type { ConnectionConfig } from "../config/schema.js";
+import { PortcullisError } from "../errors.js";
 import { memberOf, type Principal } from "../identity/principal.js";
 import type { Operation } from "../policy/decision.js";
 import { PolicyEngine } from "../policy/engine.js";
 import { classifySql, loadSqlParser } from "../policy/sql/classify.js";
+import { targetPath } from "../protocols/http/target-path.js";
 import { CliError, DEFAULT_CONFIG, action } from "./output.js";
 
 interface CheckOptions {
@@ -21,16 +24,27 @@ interface CheckOptions {
   ssh?: string;
 }
 
-function operationOf(opts: CheckOptions): Operation {
+function operationOf(opts: CheckOptions, connection: ConnectionConfig): Operation {
   const given = [opts.sql, opts.http, opts.ssh].filter((v) => v !== undefined).length;
   if (given !== 1) throw new CliError("give exactly one of --sql, --http, --ssh");
   if (opts.sql !== undefined) return { type: "sql", statements: classifySql(opts.sql) };
-  if (opts.http !== undefined) {
-    const m = /^\s*([A-Za-z]+)\s+(\/\S*)\s*$/.exec(opts.http);
-    if (!m) throw new CliError(`--http: expected "METHOD /path", got "${opts.http}"`);
-    return { type: "http", method: m[1]!.toUpperCase(), path: m[2]!, headers: {} };
-  }
+  if (opts.http !== undefined) return httpOperation(opts.http, connection);
   return { type: "ssh", command: opts.ssh! };
+}
+
+/** The request as the HTTP listener judges it: the canonical path, and the connection's path case rule. */
+function httpOperation(line: string, connection: ConnectionConfig): Operation {
+  const m = /^\s*([A-Za-z]+)\s+(\/\S*)\s*$/.exec(line);
+  if (!m) throw new CliError(`--http: expected "METHOD /path", got "${line}"`);
+  let path: string;
+  try {
+    path = targetPath(`/c/${connection.name}${m[2]!}`, connection.name).judged;
+  } catch (err) {
+    if (err instanceof PortcullisError) throw new CliError(`--http: the gateway refuses this path before any rule (400): ${err.message}`);
+    throw err;
+  }
+  const caseSensitive = connection.type === "http" && connection.paths_case_sensitive;
+  return { type: "http", method: m[1]!.toUpperCase(), path, headers: {}, ...(caseSensitive ? { pathsCaseSensitive: true } : {}) };
 }
 
 export function registerPolicy(program: Command): void {
@@ -50,7 +64,7 @@ export function registerPolicy(program: Command): void {
       const connection = cfg.connections.find((c) => c.name === opts.connection);
       if (!connection) throw new CliError(`--connection: no connection named "${opts.connection}" in ${opts.config}`);
       await loadSqlParser();
-      const op = operationOf(opts);
+      const op = operationOf(opts, connection);
       const principal: Principal = {
         sub: opts.sub,
         groups: opts.groups.split(",").map((g) => g.trim()).filter(Boolean),

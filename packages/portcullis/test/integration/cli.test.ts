@@ -1,26 +1,13 @@
-/** The `portcullis` binary as a user runs it: help, config validate, token issue, serve + SIGHUP. */
+/** The `portcullis` binary as a user runs it: help, config validate, token issue, policy check, serve + SIGHUP. */
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { promisify } from "node:util";
 import { decodeJwt } from "jose";
-
-const BIN = resolve(import.meta.dirname, "../../bin/portcullis.js");
-const run = promisify(execFile);
-
-async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 20_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { BIN, cli } from "../support/cli.js";
 
 function writeConfig(dir: string, body: string): string {
   const file = join(dir, "portcullis.yaml");
@@ -68,6 +55,42 @@ describe("portcullis CLI", () => {
     const badJson = await cli(["config", "validate", "-c", badFile, "--json"]);
     assert.equal(badJson.code, 2);
     assert.ok(JSON.parse(badJson.stdout).problems.length >= 3);
+  });
+
+  it("policy check judges an HTTP request as the listener does: canonical path, the connection's case rule, refused forms", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "portcullis-cli-"));
+    const connection = (name: string, caseSensitive: boolean) => `  - name: ${name}
+    type: http
+    target: { url: "http://127.0.0.1:9" }
+    paths_case_sensitive: ${caseSensitive}
+    access: [agents]
+`;
+    const file = writeConfig(dir, `gateway:
+  http: 127.0.0.1:0
+  data_dir: ./data
+identity:
+  dev_issuer: true
+connections:
+${connection("shop", false)}${connection("strict", true)}rules:
+  - name: no-refunds
+    when: { http: { methods: [POST], paths: ["/v1/refunds/**"] } }
+    action: deny
+`);
+    const check = async (conn: string, request: string) => {
+      const r = await cli(["policy", "check", "-c", file, "--connection", conn, "--sub", "a", "--groups", "agents", "--http", request]);
+      return { ...r, out: r.code === 0 ? JSON.parse(r.stdout) as { decision: string; rule: string | null } : undefined };
+    };
+    assert.equal((await check("shop", "POST /v1/refunds/9")).out?.rule, "no-refunds");
+    // Default: paths match case-insensitively, as Express routes them; dot segments and encodings resolved.
+    assert.equal((await check("shop", "POST /V1/REFUNDS/9")).out?.decision, "deny");
+    assert.equal((await check("shop", "POST /v1/x/../%72efunds/9")).out?.decision, "deny");
+    // paths_case_sensitive: the connection's target routes by case, and so does the check.
+    assert.equal((await check("strict", "POST /V1/REFUNDS/9")).out?.decision, "allow");
+    assert.equal((await check("strict", "POST /v1/refunds/9")).out?.decision, "deny");
+    // A form the listener refuses before any rule is reported as such.
+    const refused = await check("shop", "POST /v1//refunds/9");
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /refuses this path before any rule \(400\): an empty segment/);
   });
 
   it("issues dev tokens with groups, ttl and extra claims", async () => {
