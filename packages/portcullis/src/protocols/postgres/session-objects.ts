@@ -25,9 +25,9 @@
  * segment's answer could still change waits for that answer. A WITH HOLD cursor outlives only a
  * transaction that commits (transaction.ts).
  *
- * Code the gateway cannot read (a DO block, a procedure) may PREPARE, DEALLOCATE, CLOSE and OPEN
- * under any name and set the search_path: once such a statement has run, or failed (PREPARE is not
- * undone by an error), every name is forgotten and the path is unknown.
+ * Code the gateway cannot read (a DO block, dynamic SQL, a fast-path call) may PREPARE, DEALLOCATE,
+ * CLOSE and OPEN under any name and set the search_path: once such a statement has run, or failed
+ * (PREPARE is not undone by an error), every name is forgotten and the path is unknown.
  */
 import type { Frame } from "./framer.js";
 import type { MessageStage } from "./relay.js";
@@ -115,8 +115,12 @@ function changesOf<M>(info: StatementInfo, text: () => string): Change<M>[] {
 const hasChanges = (i: StatementInfo): boolean =>
   i.prepares !== undefined || i.declares !== undefined || i.deallocates !== undefined || i.closes !== undefined || i.discardsAll === true;
 
-/** Statements that run code the gateway cannot read: DO blocks, dynamic SQL, procedures (search-path.ts). */
-const runsCode = (i: StatementInfo | undefined): boolean => i !== undefined && (i.kinds.includes("dynamic") || i.kinds.includes("call"));
+/**
+ * Statements that run code the agent wrote and the gateway cannot read: DO blocks, dynamic SQL.
+ * (Procedures and functions already in the database are the database's own code: a CALL makes the
+ * search_path unknown, search-path.ts, but names stay; see docs/threat-model.md.)
+ */
+const runsCode = (i: StatementInfo | undefined): boolean => i !== undefined && i.kinds.includes("dynamic");
 
 /**
  * The run effect of one statement; `executed` is what a SQL EXECUTE in it runs (undefined: none, or
