@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { type Socket, connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+import { sampleValue } from "../support/metrics.js";
 
 const LIMITS = { authentication_timeout: "1500ms", max_unauthenticated_per_source: 6, max_unauthenticated: 40, max_connections: 100 };
 
@@ -37,14 +38,7 @@ async function rawGet(port: number, localAddress: string, path: string): Promise
 }
 
 async function metricValue(port: number, name: string, labels: Record<string, string>): Promise<number> {
-  const text = await rawGet(port, "127.0.0.3", "/metrics");
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const labelText = line.slice(name.length + 1, line.indexOf("}"));
-    if (want.every((w) => labelText.split(",").includes(w))) return Number(line.slice(line.indexOf("}") + 1));
-  }
-  return 0;
+  return sampleValue(await rawGet(port, "127.0.0.3", "/metrics"), name, labels);
 }
 
 describe("HTTP listener connection limits", () => {
