@@ -56,6 +56,32 @@ describe("one reading of the bytes", () => {
     await client.end();
   });
 
+  it("backslash_quote cannot change either: not at startup, in options, nor as a default for later sessions", async () => {
+    for (const extra of [{ backslash_quote: "on" }, { options: "-c backslash_quote=off" }]) {
+      const conn = await RawPg.connect(gw.port);
+      await conn.write(startupPacket({ user: "agent", database: "app", ...extra }));
+      await assert.rejects(finishLogin(conn, await gw.token()), /read SQL differently/, JSON.stringify(extra));
+      conn.destroy();
+    }
+    // Its default is accepted as it is.
+    const ok = await RawPg.connect(gw.port);
+    await ok.write(startupPacket({ user: "agent", database: "app", options: "-c backslash_quote=safe_encoding" }));
+    await finishLogin(ok, await gw.token());
+    ok.destroy();
+    // Defaults of a role, a database or the server would change (or refuse) every later session.
+    const client = new pg.Client(gw.clientConfig(await gw.token()));
+    await client.connect();
+    for (const sql of [
+      `alter role ${UPSTREAM_USER} set backslash_quote = on`,
+      `alter role ${UPSTREAM_USER} in database app set standard_conforming_strings = off`,
+      "alter database app set client_encoding = 'LATIN1'",
+      "update pg_settings set setting = 'off' where name = 'standard_conforming_strings'",
+    ]) await assert.rejects(client.query(sql), /protected-setting/, sql);
+    await client.end();
+    const settings = await target.pg.query<{ n: string }>("select count(*)::text as n from pg_db_role_setting");
+    assert.equal(settings[0]!.n, "0", "no role or database default was stored");
+  });
+
   it("refuses a target whose server encoding is not UTF8", async () => {
     const conn = await RawPg.connect(gw.port);
     await conn.write(startupPacket({ user: "agent", database: "latin", client_encoding: "UTF8" }));

@@ -109,6 +109,21 @@ describe("the search_path follows what the target kept", () => {
     });
   }
 
+  it("DISCARD PLANS leaves the path alone (only DISCARD ALL resets it), and SET ROLE makes it unknown", async () => {
+    const conn = await login();
+    await simpleQuery(conn, "SET search_path = vault, public; DISCARD PLANS");
+    let r = outcome((await simpleQuery(conn, "SELECT k FROM secrets")).messages);
+    assert.equal(r.leaked, false, "the target read vault.secrets after DISCARD PLANS");
+    await simpleQuery(conn, "SET search_path = public");
+    assert.deepEqual((await simpleQuery(conn, "SELECT k FROM secrets")).rows, [[PUBLIC_ROW]]);
+    // A write to pg_settings could set the path too: refused before it runs.
+    assert.equal((await simpleQuery(conn, "UPDATE pg_settings SET setting = 'vault, public' WHERE name = 'search_path'")).error?.C, "42501");
+    assert.equal((await simpleQuery(conn, "SET ROLE app_user")).error, undefined);
+    r = outcome((await simpleQuery(conn, "SELECT k FROM secrets")).messages);
+    assert.equal(r.errors[0]?.C, "42501", "after SET ROLE, $user may name another schema");
+    conn.end();
+  });
+
   it("a rollback and the read in one message", async () => {
     const conn = await login();
     const r = outcome((await simpleQuery(conn, "BEGIN; SET search_path = public; ROLLBACK; SELECT k FROM secrets")).messages);

@@ -27,7 +27,7 @@ import type { StatementKind } from "../../src/policy/sql/kinds.js";
 
 export type RuleName =
   | "no-schema-changes" | "no-server-files" | "unbounded-delete" | "no-copy-program"
-  | "protect-secrets" | "no-grants" | "customers-delete" | "default-deny-unknown";
+  | "protect-secrets" | "no-grants" | "customers-delete" | "default-deny-unknown" | "protected-setting";
 
 /** "allow", or the name of the rule that denies. */
 export type Outcome = "allow" | RuleName;
@@ -398,6 +398,17 @@ export const CORPUS: Theme[] = [
       e("SELECT set_config('search_path', 'vault', false)", ALLOW, [s("select", "", "set_config")]),
       e("ALTER ROLE agent SET search_path = vault", "no-schema-changes", [s("ddl")]),
       e("ALTER DATABASE d SET search_path = vault", "no-schema-changes", [s("ddl")]),
+      e("SET search_path = vault, public; DISCARD PLANS; SELECT * FROM keys", "protect-secrets", [s("set"), s("utility"), s("select", "keys")], {
+        note: "only DISCARD ALL resets the path; DISCARD PLANS, SEQUENCES and TEMP leave vault on it",
+      }),
+      e("SET search_path = vault; DISCARD ALL; SELECT * FROM keys", ALLOW, [s("set"), s("utility"), s("select", "keys")]),
+      e("SET search_path = public; SET ROLE vault; SELECT * FROM keys", "protect-secrets", [s("set"), s("set"), s("select", "keys")], {
+        note: "`$user` is now another role: the path is unknown, every schema assumed",
+      }),
+      e("SET search_path = public; SET SESSION AUTHORIZATION vault; SELECT * FROM keys", "protect-secrets", [s("set"), s("set"), s("select", "keys")]),
+      e("SET search_path = public; ALTER FUNCTION f() SET search_path = vault; SELECT * FROM keys", "no-schema-changes", [s("set"), s("ddl set"), s("select", "keys")], {
+        note: "a function's SET clause applies while it runs: `keys` stays in public (the ALTER itself is a schema change)",
+      }),
     ],
   },
   {
@@ -641,6 +652,16 @@ export const CORPUS: Theme[] = [
       e("RESET ROLE", ALLOW, [s("set")]),
       e("SET SESSION AUTHORIZATION postgres", ALLOW, [s("set")]),
       e("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", ALLOW, [s("set")]),
+      e("UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings'", "protected-setting", [s("update", "pg_settings")], {
+        note: "a write to pg_settings is a set_config of each row it touches",
+      }),
+      e("WITH x AS (UPDATE pg_catalog.pg_settings SET setting = 'latin1' WHERE name = 'client_encoding' RETURNING 1) SELECT 1", "protected-setting", [s("select update", "pg_catalog.pg_settings")]),
+      e("ALTER ROLE agent IN DATABASE app SET standard_conforming_strings = off", "protected-setting", [s("ddl")], {
+        note: "a default for later sessions that would make them read SQL differently (or be refused)",
+      }),
+      e("ALTER DATABASE app SET client_encoding = 'LATIN1'", "protected-setting", [s("ddl")]),
+      e("ALTER SYSTEM SET backslash_quote = on", "protected-setting", [s("ddl")]),
+      e("ALTER ROLE agent SET work_mem = '64MB'", "no-schema-changes", [s("ddl")]),
     ],
   },
   {

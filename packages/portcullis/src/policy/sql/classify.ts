@@ -204,6 +204,8 @@ class Collector {
   private explainOnly = 0;
   /** Kind given to tables met outside any statement-specific handling (reads, or DDL objects). */
   private readKind: StatementKind = "select";
+  /** Inside a function's SET clause (CREATE/ALTER FUNCTION): a setting there applies while the function runs, not to the session. */
+  private functionSettings = 0;
   private depth = 0;
 
   /** @param text the statement's own SQL text (function bodies are re-parsed from it) */
@@ -278,6 +280,11 @@ class Collector {
     return this.cteScopes.some((s) => s.has(String(rv.relname)));
   }
 
+  private inFunctionSettings(fn: () => void): void {
+    this.functionSettings++;
+    try { fn(); } finally { this.functionSettings--; }
+  }
+
   private withReadKind(kind: StatementKind, fn: () => void): void {
     const prev = this.readKind;
     this.readKind = kind;
@@ -293,7 +300,13 @@ class Collector {
   private target(kind: StatementKind, rv: unknown, extra: Partial<SqlAction> = {}): void {
     const inner = unwrap(rv)?.[1] ?? rv;
     if (isObj(inner) && typeof inner.relname === "string") {
-      this.addAction({ kind, table: rangeVarName(inner), ...extra });
+      const table = rangeVarName(inner);
+      // A write to pg_settings is a set_config of every row it touches: lexer settings and the path included.
+      if (kind !== "ddl" && table.name.toLowerCase() === "pg_settings" && (table.schema === undefined || table.schema.toLowerCase() === "pg_catalog")) {
+        this.info.changesLexing = true;
+        this.info.setsSearchPath = "unknown";
+      }
+      this.addAction({ kind, table, ...extra });
     } else {
       this.addAction({ kind, ...extra });
     }
@@ -524,8 +537,25 @@ class Collector {
         this.addAction({ kind: "ddl" });
         this.walkFunctionBody(n);
         // SUPPORT names a planner support function, called whenever the new function is planned.
-        this.walk(n.options);
+        this.inFunctionSettings(() => this.walk(n.options));
         return;
+      case "AlterFunctionStmt":
+        this.addKind("ddl");
+        this.addAction({ kind: "ddl" });
+        this.inFunctionSettings(() => this.walkFields(n));
+        return;
+      // Defaults for later sessions (of a role, a database, the server): one of a lexer setting would
+      // make them read SQL differently, or be refused, so it is protected like a SET.
+      case "AlterRoleSetStmt":
+      case "AlterDatabaseSetStmt":
+      case "AlterSystemStmt": {
+        this.addKind("ddl");
+        this.addAction({ kind: "ddl" });
+        const set = isObj(n.setstmt) ? n.setstmt : undefined;
+        const name = typeof set?.name === "string" ? set.name.toLowerCase() : "";
+        if (LEXER_SETTINGS.has(name)) this.info.changesLexing = true;
+        return;
+      }
       case "DoStmt":
         this.addKind("dynamic");
         this.addAction({ kind: "dynamic" });
@@ -541,15 +571,21 @@ class Collector {
         const kind = name === "transaction" ? "transaction" : "set";
         this.addKind(kind);
         this.addAction({ kind });
-        if (name === "search_path" || n.kind === "VAR_RESET_ALL") this.info.setsSearchPath = searchPathOf(n);
         if (LEXER_SETTINGS.has(name)) this.info.changesLexing = true;
+        if (this.functionSettings > 0) return;
+        if (name === "search_path" || n.kind === "VAR_RESET_ALL") this.info.setsSearchPath = searchPathOf(n);
+        // `$user` on the path is the current role: the gateway keeps the connection's user for it.
+        else if (name === "role" || name === "session_authorization") this.info.setsSearchPath = "unknown";
         return;
       }
       case "DiscardStmt":
         this.addKind("utility");
         this.addAction({ kind: "utility" });
-        this.info.setsSearchPath = "reset";
-        if (n.target === "DISCARD_ALL") this.info.discardsAll = true;
+        // Only DISCARD ALL resets settings; DISCARD PLANS, SEQUENCES and TEMP leave the path alone.
+        if (n.target === "DISCARD_ALL") {
+          this.info.setsSearchPath = "reset";
+          this.info.discardsAll = true;
+        }
         return;
       case "ClosePortalStmt":
         this.addKind("utility");

@@ -24,5 +24,7 @@ export function lexerSettingSafe(name: string, value: string): boolean {
   // SQL_ASCII as the client's encoding means "no conversion": a UTF8 server then reads and
   // verifies the bytes as UTF-8, exactly as the gateway does (libpq sends it under the C locale).
   if (n === "client_encoding") return isUtf8Name(value) || encodingName(value) === "sqlascii";
+  // The default; under UTF8 "on" reads the same, but the setting is protected, not reasoned about.
+  if (n === "backslash_quote") return value.toLowerCase() === "safe_encoding";
   return true;
 }
