@@ -45,9 +45,10 @@ const isNode = (v: unknown): v is Node => typeof v === "object" && v !== null &&
  * Statements that keep code or change names: a DO block (its variables carry values to any store the
  * tree does not show), a function (its body runs later, and returns or stores what it reads), a
  * trigger or rule (run on later writes, with whole rows), a rename or schema move (column rules match
- * by name). result-plan.ts looks into their bodies and at the relation they attach to.
+ * by name), an ALTER TABLE (a generated column or a column's new type computes from masked ones, a
+ * detached partition takes rows under another name). result-plan.ts looks into their bodies and at the relation they attach to.
  */
-const KEEPS_CODE = new Set(["DoStmt", "CreateFunctionStmt", "CreateTrigStmt", "RuleStmt", "RenameStmt", "AlterObjectSchemaStmt"]);
+const KEEPS_CODE = new Set(["DoStmt", "CreateFunctionStmt", "CreateTrigStmt", "RuleStmt", "RenameStmt", "AlterObjectSchemaStmt", "AlterTableStmt"]);
 
 /**
  * Whether a statement's tree writes or keeps a value anywhere in it (a CTE, a PREPARE, an EXPLAIN

@@ -252,10 +252,11 @@ function referencesMasked(tree: unknown, taints: Map<string, RelationTaint>): bo
 
 /**
  * Triggers and rules see whole rows (NEW, OLD) of the relation they attach to; a rename or schema move
- * takes a relation or column out from under rules that match by name. Either way, on a relation with
+ * takes a relation or column out from under rules that match by name; an ALTER TABLE can copy a
+ * masked column into a new one (a generated column, ALTER ... TYPE ... USING) or detach its rows. Either way, on a relation with
  * masked columns, the statement counts as reading them.
  */
-const ATTACHING = new Set(["CreateTrigStmt", "RuleStmt", "RenameStmt", "AlterObjectSchemaStmt"]);
+const ATTACHING = new Set(["CreateTrigStmt", "RuleStmt", "RenameStmt", "AlterObjectSchemaStmt", "AlterTableStmt"]);
 
 function attachesToMasked(tree: unknown, taints: Map<string, RelationTaint>): boolean {
   if (!isNode(tree)) return false;
