@@ -57,7 +57,7 @@ describe("one reading of the bytes", () => {
   });
 
   it("backslash_quote cannot change either: not at startup, in options, nor as a default for later sessions", async () => {
-    for (const extra of [{ backslash_quote: "on" }, { options: "-c backslash_quote=off" }]) {
+    for (const extra of [{ backslash_quote: "on" }, { options: "-c backslash_quote=off" }] as Record<string, string>[]) {
       const conn = await RawPg.connect(gw.port);
       await conn.write(startupPacket({ user: "agent", database: "app", ...extra }));
       await assert.rejects(finishLogin(conn, await gw.token()), /read SQL differently/, JSON.stringify(extra));
