@@ -11,6 +11,7 @@
  * own privileges' job.
  */
 import lpq from "libpg-query";
+import { codeBody, doBlockText, readPlpgsql } from "./code-bodies.js";
 import { type CallArgs, type DynamicCall, type Literal, dynamicCall, impliedCalls } from "./dynamic-functions.js";
 import { SIMPLE_KIND, type StatementKind } from "./kinds.js";
 import { LEXER_SETTINGS } from "./lexer-settings.js";
@@ -622,12 +623,9 @@ class Collector {
 
   /** SQL inside a DO block runs now: its statements are classified as part of this one. */
   private walkDoBody(n: Node): void {
-    const body = (Array.isArray(n.args) ? n.args : []).map((a) => unwrap(a)?.[1]).find((d) => d?.defname === "as");
-    const language = (Array.isArray(n.args) ? n.args : []).map((a) => unwrap(a)?.[1]).find((d) => d?.defname === "language");
-    const lang = String(unwrap(language?.arg)?.[1]?.sval ?? "plpgsql").toLowerCase();
-    const src = unwrap(body?.arg)?.[1]?.sval;
-    if (typeof src !== "string" || lang !== "plpgsql") return;
-    this.walkPlpgsql(`DO $portcullis$${src}$portcullis$`);
+    const { language, source } = codeBody(n, "do");
+    if (source === undefined || language !== "plpgsql") return;
+    this.walkPlpgsql(doBlockText(source));
   }
 
   /**
@@ -638,10 +636,7 @@ class Collector {
    * definition is `dynamic`.
    */
   private walkFunctionBody(n: Node): void {
-    const opts = (Array.isArray(n.options) ? n.options : []).map((o) => unwrap(o)?.[1]);
-    const lang = String(unwrap(opts.find((d) => d?.defname === "language")?.arg)?.[1]?.sval ?? "sql").toLowerCase();
-    const as = opts.find((d) => d?.defname === "as");
-    const src = strings(unwrap(as?.arg)?.[1]?.items)[0];
+    const { language: lang, source: src } = codeBody(n, "function");
     const inner = new Collector(this.text);
     // Parameter defaults are evaluated at each call, like the body.
     inner.walk(n.parameters);
@@ -667,39 +662,16 @@ class Collector {
    * own): every SQL statement and expression in it, and the SQL text it EXECUTEs.
    */
   private walkPlpgsql(text: string): void {
-    let tree: unknown;
-    try {
-      tree = lpq.parsePlPgSQLSync(text);
-    } catch {
+    const body = readPlpgsql(text);
+    if (!body) {
       this.addKind("unknown");
       return;
     }
-    const visit = (v: unknown): void => {
-      if (Array.isArray(v)) { v.forEach(visit); return; }
-      if (!isObj(v)) return;
-      for (const [k, inner] of Object.entries(v)) {
-        const dyn = DYNAMIC_PLPGSQL[k];
-        // EXECUTE of a string: what runs is decided at run time; a literal string is classified too.
-        if (dyn && isObj(inner) && inner[dyn] !== undefined) this.dynamic({ sql: executedLiteral(inner[dyn]), relations: [], dynamic: true });
-        if (k === "PLpgSQL_expr" && isObj(inner) && typeof inner.query === "string") {
-          // parseMode 0: a statement; 3-5: an assignment `target := expr`; otherwise an expression.
-          const mode = typeof inner.parseMode === "number" ? inner.parseMode : 0;
-          this.walkSql(mode === 0 ? inner.query : `SELECT ${mode >= 3 ? inner.query.slice(inner.query.indexOf(":=") + 2) : inner.query}`);
-        }
-        visit(inner);
-      }
-    };
-    visit(tree);
+    // EXECUTE of a string: what runs is decided at run time; a literal string is classified too.
+    for (const expr of body.executed) this.dynamic({ sql: executedLiteral(expr), relations: [], dynamic: true });
+    for (const sql of body.sql) this.walkSql(sql);
   }
 }
-
-/** PL/pgSQL statements that run SQL text computed at run time, and the field holding that text. */
-const DYNAMIC_PLPGSQL: Record<string, string> = {
-  PLpgSQL_stmt_dynexecute: "query",
-  PLpgSQL_stmt_dynfors: "query",
-  PLpgSQL_stmt_return_query: "dynquery",
-  PLpgSQL_stmt_open: "dynquery",
-};
 
 /** The SQL text of `EXECUTE 'text'` when it is a string literal; [] for text computed at run time. */
 function executedLiteral(expr: unknown): string[] {

@@ -5,8 +5,8 @@
  * their definition; computed columns (table OID 0) through the lineage of the statement's parse tree.
  * Results are cached per target for a short time, so a redefined view is seen within seconds.
  */
-import lpq from "libpg-query";
 import { parseStatementTrees, splitStatements } from "../../policy/sql/classify.js";
+import { codeBody, doBlockText, readPlpgsql } from "../../policy/sql/code-bodies.js";
 import type { ColumnMask, ColumnRules } from "../../masking/columns.js";
 import { CLEAN, LineageAnalyzer, type OutputTaint, type RelationTaint, relationNames } from "../../masking/lineage.js";
 import type { Strategy } from "../../masking/strategies.js";
@@ -264,15 +264,6 @@ function attachesToMasked(tree: unknown, taints: Map<string, RelationTaint>): bo
     ATTACHING.has(type) && isNode(n) && isNode(n.relation) && typeof n.relation.relname === "string" && (taints.get(n.relation.relname)?.any ?? false));
 }
 
-const defElems = (v: unknown): Node[] =>
-  (Array.isArray(v) ? v : []).map((d) => (isNode(d) && isNode(d.DefElem) ? d.DefElem : undefined)).filter(isNode);
-const stringArg = (d: Node | undefined): string | undefined => {
-  const arg = d?.arg;
-  if (isNode(arg) && isNode(arg.String) && typeof arg.String.sval === "string") return arg.String.sval;
-  const first = isNode(arg) && isNode(arg.List) && Array.isArray(arg.List.items) ? arg.List.items[0] : undefined;
-  return isNode(first) && isNode(first.String) && typeof first.String.sval === "string" ? first.String.sval : undefined;
-};
-
 /**
  * The SQL inside a DO block or a function body, as statements to judge like the agent's own;
  * [] when the statement has none (an SQL-standard body is part of the tree already); undefined when
@@ -281,47 +272,22 @@ const stringArg = (d: Node | undefined): string | undefined => {
 function embeddedSql(tree: unknown, text: string): string[] | undefined {
   if (!isNode(tree)) return [];
   if (isNode(tree.DoStmt)) {
-    const args = defElems(tree.DoStmt.args);
-    const lang = (stringArg(args.find((d) => d.defname === "language")) ?? "plpgsql").toLowerCase();
-    const src = stringArg(args.find((d) => d.defname === "as"));
-    return lang === "plpgsql" && src !== undefined ? plpgsqlSql(`DO $portcullis$${src}$portcullis$`) : undefined;
+    const { language, source } = codeBody(tree.DoStmt, "do");
+    return language === "plpgsql" && source !== undefined ? plpgsqlSql(doBlockText(source)) : undefined;
   }
   if (isNode(tree.CreateFunctionStmt)) {
     const n = tree.CreateFunctionStmt;
     if (n.sql_body !== undefined) return [];
-    const opts = defElems(n.options);
-    const lang = (stringArg(opts.find((d) => d.defname === "language")) ?? "sql").toLowerCase();
-    const src = stringArg(opts.find((d) => d.defname === "as"));
-    if (lang === "sql") return src === undefined ? undefined : [src];
+    const { language, source } = codeBody(n, "function");
+    if (language === "sql") return source === undefined ? undefined : [source];
     // The PL/pgSQL parser takes the whole CREATE FUNCTION.
-    return lang === "plpgsql" ? plpgsqlSql(text) : undefined;
+    return language === "plpgsql" ? plpgsqlSql(text) : undefined;
   }
   return [];
 }
 
 /** The statements and expressions of a PL/pgSQL body; undefined when it runs SQL built at run time. */
 function plpgsqlSql(text: string): string[] | undefined {
-  let parsed: unknown;
-  try {
-    parsed = lpq.parsePlPgSQLSync(text);
-  } catch {
-    return undefined;
-  }
-  const out: string[] = [];
-  let dynamic = false;
-  const visit = (v: unknown): void => {
-    if (Array.isArray(v)) { v.forEach(visit); return; }
-    if (!isNode(v)) return;
-    for (const [k, inner] of Object.entries(v)) {
-      if (k === "PLpgSQL_stmt_dynexecute" || k === "PLpgSQL_stmt_dynfors" || k === "dynquery") dynamic = true;
-      if (k === "PLpgSQL_expr" && isNode(inner) && typeof inner.query === "string") {
-        // parseMode 0: a statement; 3-5: an assignment `target := expr`; otherwise an expression.
-        const mode = typeof inner.parseMode === "number" ? inner.parseMode : 0;
-        out.push(mode === 0 ? inner.query : `SELECT ${mode >= 3 ? inner.query.slice(inner.query.indexOf(":=") + 2) : inner.query}`);
-      }
-      visit(inner);
-    }
-  };
-  visit(parsed);
-  return dynamic ? undefined : out;
+  const body = readPlpgsql(text);
+  return body && body.executed.length === 0 ? body.sql : undefined;
 }
