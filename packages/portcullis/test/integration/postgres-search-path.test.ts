@@ -35,6 +35,8 @@ async function seed(target: TestTarget) {
     await admin.query(`insert into vault.secrets values ('${VAULT_ROW}'); insert into public.secrets values ('${PUBLIC_ROW}')`);
     await admin.query("alter table vault.secrets owner to app_user; alter table public.secrets owner to app_user");
     await admin.query("create procedure public.set_path(p text) language plpgsql as $$ begin perform set_config('search_path', p, false); end $$");
+    // Commits the path it sets, then fails: the failure does not take the committed path back.
+    await admin.query("create procedure public.set_path_then_fail(p text) language plpgsql as $$ begin perform set_config('search_path', p, false); commit; raise exception 'after the commit'; end $$");
   } finally {
     await admin.end();
   }
@@ -108,6 +110,16 @@ describe("the search_path follows what the target kept", () => {
       conn.end();
     });
   }
+
+  it("a procedure that commits a path and then fails leaves that path, not the one before it", async () => {
+    const conn = await login();
+    await simpleQuery(conn, "SET search_path = public");
+    assert.equal((await simpleQuery(conn, "CALL set_path_then_fail('vault, public')")).error?.M, "after the commit");
+    const r = outcome((await simpleQuery(conn, "SELECT k FROM secrets")).messages);
+    assert.equal(r.leaked, false, "the target read vault.secrets");
+    assert.equal(r.errors[0]?.C, "42501");
+    conn.end();
+  });
 
   it("DISCARD PLANS leaves the path alone (only DISCARD ALL resets it), and SET ROLE makes it unknown", async () => {
     const conn = await login();

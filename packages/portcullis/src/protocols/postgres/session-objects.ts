@@ -80,9 +80,10 @@ type Effect<M> =
   /**
    * One statement run (a Query statement or an Execute): answered by CommandComplete, EmptyQuery or
    * PortalSuspended. `path`: how it changes the search_path; `transaction`: it is COMMIT, ROLLBACK, ...;
-   * `code`: it runs code the gateway cannot read.
+   * `code`: it runs code the gateway cannot read, which may change every name ("names": the agent's
+   * DO block or dynamic SQL) or at least the path ("path": a procedure, which may even COMMIT it).
    */
-  | { on: "run"; segment: number; changes: Change<M>[]; path?: SearchPathChange; transaction?: boolean; code?: boolean }
+  | { on: "run"; segment: number; changes: Change<M>[]; path?: SearchPathChange; transaction?: boolean; code?: "names" | "path" }
   /** Query text the gateway could not split: if the target runs anything of it, the gateway has lost track. */
   | { on: "opaque"; segment: number };
 
@@ -116,22 +117,24 @@ const hasChanges = (i: StatementInfo): boolean =>
   i.prepares !== undefined || i.declares !== undefined || i.deallocates !== undefined || i.closes !== undefined || i.discardsAll === true;
 
 /**
- * Statements that run code the agent wrote and the gateway cannot read: DO blocks, dynamic SQL.
- * (Procedures and functions already in the database are the database's own code: a CALL makes the
- * search_path unknown, search-path.ts, but names stay; see docs/threat-model.md.)
+ * What code the gateway cannot read may change: every name, for code the agent wrote (a DO block,
+ * dynamic SQL); the path, for a procedure (the database's own code: forgetting a driver's named
+ * statements after each CALL would break it; see docs/threat-model.md).
  */
-const runsCode = (i: StatementInfo | undefined): boolean => i !== undefined && i.kinds.includes("dynamic");
+const codeOf = (i: StatementInfo | undefined): "names" | "path" | undefined =>
+  i === undefined ? undefined : i.kinds.includes("dynamic") ? "names" : i.kinds.includes("call") ? "path" : undefined;
 
 /**
  * The run effect of one statement; `executed` is what a SQL EXECUTE in it runs (undefined: none, or
  * a name the target does not have, which it refuses).
  */
 function runOf<M>(segment: number, info: StatementInfo | undefined, changes: Change<M>[] = [], executed?: StatementInfo): Effect<M> {
-  // What the body of such code was read to do is not answered by the statement's own tag, and it
+  const codes = [codeOf(info), codeOf(executed)];
+  const code = codes.includes("names") ? "names" : codes.includes("path") ? "path" : undefined;
+  // What the body of agent code was read to do is not answered by the statement's own tag, and it
   // may do more: everything is forgotten once it has run instead.
-  const code = runsCode(info) || runsCode(executed);
-  const e: Effect<M> = { on: "run", segment, changes: code ? [] : changes };
-  if (code) e.code = true;
+  const e: Effect<M> = { on: "run", segment, changes: code === "names" ? [] : changes };
+  if (code) e.code = code;
   const path = (info && pathChangeOf(info)) ?? (executed && pathChangeOf(executed));
   if (path !== undefined) e.path = path;
   if (info?.kinds.includes("transaction")) e.transaction = true;
@@ -262,20 +265,23 @@ export class SessionState<M = unknown> {
         const p = this.portal(decodeExecute(frame).portal);
         // A cursor's text is its DECLARE, which Execute does not run again.
         const text = "known" in p && !p.known.cursor ? p.known.text : "";
-        this.pending.push(this.runEffect(segment, text)[0] ?? runOf(segment, undefined));
-        if (this.classify(text)[0]?.kinds.includes("copy_in")) this.copyIn = { segment, syncs: 0, ended: false, started: false };
+        const infos = this.classify(text);
+        this.pending.push(this.runEffects(segment, text, infos)[0] ?? runOf(segment, undefined));
+        if (infos[0]?.kinds.includes("copy_in")) this.copyIn = { segment, syncs: 0, ended: false, started: false };
+        this.ranInSegment = true;
         break;
       }
-      case MSG.Query:
-        this.pending.push(...this.runEffect(segment, decodeQuery(frame), true));
+      case MSG.Query: {
+        const sql = decodeQuery(frame);
+        this.pending.push(...this.runEffects(segment, sql, this.classify(sql), true));
         break;
+      }
       case MSG.FunctionCall:
         // Called by OID: it may be anything, set_config included; its names are forgotten once it is answered.
         this.path.lost();
         this.codeSegments.add(segment);
         break;
     }
-    if (frame.type === MSG.Execute) this.ranInSegment = true;
     if (frame.type === MSG.Sync && this.copyIn && !this.copyIn.ended) this.copyIn.syncs++;
     if ((frame.type === MSG.CopyDone || frame.type === MSG.CopyFail) && this.copyIn) this.copyIn.ended = true;
     if (ENDS_SEGMENT.has(frame.type)) {
@@ -284,9 +290,8 @@ export class SessionState<M = unknown> {
     }
   }
 
-  /** The run effects of a text: one per statement; a Query's text that does not split is opaque. */
-  private runEffect(segment: number, sql: string, query = false): Effect<M>[] {
-    const infos = this.classify(sql);
+  /** The run effects of a text (classified as `infos`): one per statement; a Query's text that does not split is opaque. */
+  private runEffects(segment: number, sql: string, infos: StatementInfo[], query = false): Effect<M>[] {
     // Empty text is answered by one EmptyQueryResponse.
     if (infos.length === 0) return [runOf(segment, undefined)];
     if (infos.length === 1 && infos[0]!.kinds.includes("unknown") && infos[0]!.error !== undefined && !hasChanges(infos[0]!)) {
@@ -303,7 +308,9 @@ export class SessionState<M = unknown> {
     const name = info.executes ?? info.explainsExecute;
     if (name === undefined) return undefined;
     const r = this.statement(name);
-    return "known" in r && r.known.sql ? this.classify(r.known.text)[0]?.prepares?.info : "known" in r ? this.classify(r.known.text)[0] : undefined;
+    if (!("known" in r)) return undefined;
+    const first = this.classify(r.known.text)[0];
+    return r.known.sql ? first?.prepares?.info : first;
   }
 
   /** Call for every frame from the target, before any stage rewrites it. Throws when the target's answers stop making sense. */
@@ -333,7 +340,7 @@ export class SessionState<M = unknown> {
           if (!TAG[c.kind].test(tag)) lost(`the target answered "${tag.slice(0, 40)}" where the gateway expected ${c.kind}`);
           this.apply(c);
         }
-        if (e.code) this.forgetAll();
+        if (e.code) this.codeRan(e.code);
         else if (e.path !== undefined) this.path.changed(e.path);
         const t = this.transaction.completed(tag);
         if (t) this.transactionEvent(t);
@@ -347,15 +354,15 @@ export class SessionState<M = unknown> {
         this.next("run");
         return;
       case MSG.ErrorResponse:
-        // Code that failed may still have prepared statements (PREPARE is not undone).
-        if (this.pending[0]?.on === "run" && this.pending[0].code && this.pending[0].segment === this.done) this.forgetAll();
+        // Code that failed may still have prepared statements (PREPARE is not undone), or committed a SET.
+        if (this.pending[0]?.on === "run" && this.pending[0].code && this.pending[0].segment === this.done) this.codeRan(this.pending[0].code);
         // The target skips the rest of the segment; a failed unnamed Parse has dropped the old unnamed statement too.
         this.dropSegment(this.done);
         this.transaction.failed();
         return;
       case MSG.ReadyForQuery: {
         this.dropSegment(this.done);
-        if (this.codeSegments.delete(this.done)) this.forgetAll();
+        if (this.codeSegments.delete(this.done)) this.codeRan("names");
         this.done++;
         if (this.copyIn?.segment === this.done - 1) {
           // The Syncs the target ignored in copy-in mode are answered by this ReadyForQuery too.
@@ -383,12 +390,13 @@ export class SessionState<M = unknown> {
     this.heldInTransaction.clear();
   }
 
-  /** Code the gateway cannot read ran: nothing it knew about names or the path can be trusted. */
-  private forgetAll(): void {
+  /** Code the gateway cannot read ran (or failed part-way): what it knew about the path, and perhaps every name, cannot be trusted. */
+  private codeRan(what: "names" | "path"): void {
+    this.path.lost();
+    if (what === "path") return;
     this.statements.clear();
     this.portals.clear();
     this.heldInTransaction.clear();
-    this.path.lost();
   }
 
   private apply(c: Change<M>): void {
@@ -430,8 +438,8 @@ function effectOn<M>(e: Effect<M>, name: string, ns: "S" | "P"): PreparedStateme
     case "close": return e.target === ns && e.name === name ? null : undefined;
     case "opaque": return null;
     case "run": {
-      // Code the gateway cannot read may leave anything under any name.
-      if (e.code) return null;
+      // Code the agent wrote may leave anything under any name.
+      if (e.code === "names") return null;
       let out: PreparedStatement<M> | Portal<M> | null | undefined;
       for (const c of e.changes) {
         if (ns === "S" && c.kind === "prepare" && c.name === name) out = c.entry;
