@@ -42,6 +42,7 @@ describe("HTTP attacks against an Express target", () => {
     app.post("/v1/payouts", record);
     app.get("/v1/secrets/:id", record);
     app.post("/mcp", record);
+    app.post("/v1/ops", record);
     server = await new Promise<Server>((resolve) => { const s = app.listen(0, "127.0.0.1", () => resolve(s)); });
     target = await startTarget();
     gw = await startTestGateway({
@@ -55,6 +56,8 @@ describe("HTTP attacks against an Express target", () => {
           { name: "no-refunds", connections: ["billing"], when: { http: { methods: ["POST"], paths: ["/v1/refunds/**"] } }, action: "deny" },
           { name: "no-secrets", connections: ["billing"], when: { http: { methods: ["GET"], paths: ["/v1/secrets/**"] } }, action: "deny" },
           { name: "no-delete-tools", connections: ["tools"], when: { mcp: { tools: ["delete_*"] } }, action: "deny" },
+          { name: "dry-run-ok", connections: ["billing"], when: { http: { methods: ["POST"], paths: ["/v1/ops"], headers: { "x-dry-run": "true" } } }, action: "allow" },
+          { name: "no-ops", connections: ["billing"], when: { http: { methods: ["POST"], paths: ["/v1/ops"] } }, action: "deny" },
           { name: "big-payouts", connections: ["billing"], when: { http: { methods: ["POST"], paths: ["/v1/payouts", "/v2/payouts"], body_json: { "$.amount": { gt: 100 } } } }, action: "deny" },
         ],
       },
@@ -181,6 +184,44 @@ describe("HTTP attacks against an Express target", () => {
     }
     assert.equal(arrived.length, before, "Express received none of them");
     assert.equal(ran.filter((r) => r.url === "/mcp").length, 0);
+  });
+
+  it("a tool call is judged in every message of a batch, whatever its jsonrpc member or method case says", async () => {
+    const call = { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "delete_all", arguments: {} } };
+    const before = ran.filter((r) => r.url === "/mcp").length;
+    for (const [what, body] of [
+      // Each message of a batch is handled on its own (JSON-RPC 2.0 §6): a malformed neighbour hides nothing.
+      ["a batch with an invalid element", [call, {}]],
+      ["a batch with a scalar element", [1, call]],
+      ["no jsonrpc member", { id: 1, method: "tools/call", params: { name: "delete_all" } }],
+      ["another version", { ...call, jsonrpc: "1.0" }],
+      ["the method in upper case", { ...call, method: "TOOLS/CALL" }],
+    ] as const) {
+      const r = await send("POST", "/c/tools/mcp", JSON.stringify(body), json);
+      assert.equal(r.status, 200, `${what}: ${r.text}`);
+      assert.match(r.text, /denied by rule no-delete-tools/, what);
+    }
+    assert.equal(ran.filter((r) => r.url === "/mcp").length, before, "a hidden call reached the target");
+  });
+
+  it("a header a rule matched on is judged as the target gets it: one named in Connection is dropped before the rules", async () => {
+    const before = ran.filter((r) => r.url === "/v1/ops").length;
+    const control = await send("POST", "/v1/ops", "{}", { ...json, "x-dry-run": "true" });
+    assert.equal(control.status, 200, control.text);
+    assert.ok(ran.at(-1)?.headers?.includes("x-dry-run"), "the target saw the header the allow rule matched");
+    // The gateway drops hop-by-hop headers the agent names in Connection: the target would run the real
+    // operation. (fetch will not send a Connection header: a raw request.)
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = connect(gw.httpPort, "127.0.0.1");
+      let got = "";
+      sock.on("data", (c: Buffer) => { got += c.toString("latin1"); });
+      sock.on("error", reject);
+      sock.on("close", () => resolve(got));
+      sock.end(`POST /c/billing/v1/ops HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nX-Dry-Run: true\r\nConnection: close, x-dry-run\r\nContent-Length: 2\r\n\r\n{}`);
+    });
+    assert.match(answer, /^HTTP\/1\.1 403 /, answer);
+    assert.match(answer, /no-ops/);
+    assert.equal(ran.filter((x) => x.url === "/v1/ops").length, before + 1, "only the control reached the target");
   });
 
   it("an oversized body gets 413 with a JSON error, not a reset", async () => {

@@ -175,8 +175,14 @@ export class HttpTargets {
     const body = await readRequestBody(req, connection.max_request_body);
     const method = (req.method ?? "GET").toUpperCase();
     const query = target.forward.includes("?") ? target.forward.slice(target.forward.indexOf("?")) : "";
-    const opHeaders: Record<string, string | undefined> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (k !== "authorization") opHeaders[k] = Array.isArray(v) ? v.join(", ") : v;
+    // Rules judge the headers the target will get: a header the agent names in Connection (hop-by-hop)
+    // or one the gateway sets itself must not satisfy a rule the target never sees it for.
+    const headers = requestHeadersForTarget(req.headers);
+    headers["x-forwarded-for"] = req.socket.remoteAddress ?? "";
+    headers["x-forwarded-proto"] = "encrypted" in req.socket ? "https" : "http";
+    if (req.headers.host) headers["x-forwarded-host"] = req.headers.host;
+    const opHeaders: Record<string, string> = {};
+    for (const [k, v] of Object.entries(headers)) opHeaders[k] = Array.isArray(v) ? v.join(", ") : v;
     // Read once, whatever the Content-Type says: a target may parse any body as JSON (json-body.ts).
     const reading = readJsonBody(req.headers, body);
     const mcpPost = connection.mcp && method === "POST";
@@ -213,10 +219,6 @@ export class HttpTargets {
     if (durable) await durable.catch(() => { throw new PortcullisError("E_AUDIT_UNAVAILABLE", "audit log unavailable; request refused (fail closed)"); });
 
     const url = new URL(connection.target.url.replace(/\/+$/, "") + target.forward);
-    const headers = requestHeadersForTarget(req.headers);
-    headers["x-forwarded-for"] = req.socket.remoteAddress ?? "";
-    headers["x-forwarded-proto"] = "encrypted" in req.socket ? "https" : "http";
-    if (req.headers.host) headers["x-forwarded-host"] = req.headers.host;
     await this.credentials.apply(connection, headers, url);
     const started = Date.now();
     let upstream;

@@ -25,18 +25,24 @@ export interface McpRequest {
 /** Server-defined JSON-RPC error codes the gateway answers with. */
 export const MCP_ERRORS = { denied: -32001, approvalRequired: -32002, approvalRefused: -32003, refused: -32004 } as const;
 
-/** The JSON-RPC messages of a body the gateway read (json-body.ts); undefined when it is not JSON-RPC. */
+/**
+ * The JSON-RPC messages of a body the gateway read (json-body.ts); undefined when it holds none (not
+ * an object or an array of objects). Every object counts, whatever its `jsonrpc` member says: a
+ * target handles each message of a batch on its own (JSON-RPC 2.0 §6), so one malformed neighbour,
+ * or a target lax about the version, must not hide a call. `method` is compared ignoring case, which
+ * only ever finds more calls.
+ */
 export function parseMcp(parsed: unknown): McpRequest | undefined {
   const batch = Array.isArray(parsed);
-  const messages = (batch ? parsed : [parsed]) as RpcMessage[];
-  if (messages.length === 0 || !messages.every((m) => m && typeof m === "object" && m.jsonrpc === "2.0")) return undefined;
+  const messages = ((batch ? parsed : [parsed]) as unknown[]).filter((m): m is RpcMessage => typeof m === "object" && m !== null && !Array.isArray(m));
+  if (messages.length === 0) return undefined;
   const calls: McpCall[] = [];
   const ids: (string | number)[] = [];
   for (const m of messages) {
     if (typeof m.id === "string" || typeof m.id === "number") ids.push(m.id);
     else if (m.id instanceof LooseNumber) ids.push(m.id.value);
     // A tools/call whose name is not a string is judged under an empty name (rules with "*" still match it).
-    if (m.method === "tools/call") calls.push({ tool: typeof m.params?.name === "string" ? m.params.name : "" });
+    if (typeof m.method === "string" && m.method.toLowerCase() === "tools/call") calls.push({ tool: typeof m.params?.name === "string" ? m.params.name : "" });
   }
   return { calls, ids, batch };
 }
