@@ -57,7 +57,15 @@ describe("text read under a setting changed where the gateway cannot see it", ()
     it(`pipelined Queries: ${change.slice(0, 40)}… then the text; it waits for the answer, and the session ends`, async () => {
       const { conn } = await rawLogin(gw.port, await gw.token());
       await conn.write(Buffer.concat([queryMessage(change), queryMessage(SMUGGLED)]));
-      const { messages } = await conn.readToClose(15_000);
+      // Either the gateway refuses the change (then both Queries are answered) or the target makes
+      // it and the session ends at its ReadyForQuery: read until both answers or the close.
+      const messages = [];
+      for (let ready = 0; ready < 2 && !conn.ended;) {
+        const m = await conn.readMessage(15_000).catch(() => undefined);
+        if (!m) break;
+        messages.push(m);
+        if (m.type === "Z") ready++;
+      }
       conn.destroy();
       assert.equal(await rows(), 1, "the target ran the DELETE the gateway denies");
       const errors = messages.filter((m) => m.type === "E").map((m) => errorFields(m.body));
