@@ -18,7 +18,7 @@ import type { Alert } from "../../src/core/alerts.js";
 import { loadConfig } from "../../src/config/load.js";
 import { DevIssuer } from "../../src/identity/dev-issuer.js";
 import { type Gateway, startGateway } from "../../src/server.js";
-import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, type TestTarget } from "../support/gateway.js";
+import { connectDirect, UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, type TestTarget } from "../support/gateway.js";
 
 describe("audit store unwritable: fail closed, then resume", () => {
   let target: TestTarget;
@@ -40,8 +40,7 @@ describe("audit store unwritable: fail closed, then resume", () => {
 
   before(async () => {
     target = await startTarget();
-    direct = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
-    await direct.connect();
+    direct = await connectDirect(target);
     await direct.query("create table marks (n int primary key)");
     dir = mkdtempSync(join(tmpdir(), "pc-failclosed-"));
     file = join(dir, "portcullis.yaml");

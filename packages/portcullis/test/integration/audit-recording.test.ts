@@ -15,7 +15,7 @@ import pg from "pg";
 import postgres from "postgres";
 import { loadRecording } from "../../src/recording/replay.js";
 import { hashRecord } from "../../src/audit/chain.js";
-import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+import { connectDirect, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
 import { cli } from "../support/cli.js";
 
 const EMAILS = ["ada.lovelace@example.com", "grace.hopper@example.org", "edsger.dijkstra@example.net"];
@@ -30,8 +30,7 @@ describe("recording, replay and audit", () => {
 
   before(async () => {
     target = await startTarget();
-    const direct = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
-    await direct.connect();
+    const direct = await connectDirect(target);
     await direct.query("create table customers (id int primary key, email text, city text)");
     for (const [i, e] of EMAILS.entries()) await direct.query("insert into customers values ($1, $2, $3)", [i + 1, e, `city-${i + 1}`]);
     await direct.end();

@@ -20,7 +20,7 @@ import pg from "pg";
 import { loadSqlParser } from "../../src/policy/sql/classify.js";
 import { copyFormatOf } from "../../src/protocols/postgres/copy-format.js";
 import { type CopyFormat, DEFAULT_TEXT, joinCopyLine, nullIsAmbiguous, readCopyLine, splitCopyLine } from "../../src/protocols/postgres/copy-text.js";
-import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+import { connectDirect, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
 import { prng } from "../support/prng.js";
 import { type PgMessage, RawPg, errorFields, rawLogin, startupPacket, typed } from "../support/raw-pg.js";
 
@@ -219,8 +219,7 @@ describe("COPY text/CSV splitter against PostgreSQL's own output", () => {
   before(async () => {
     await loadSqlParser();
     target = await startTarget({ authMethod: "trust" });
-    client = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
-    await client.connect();
+    client = await connectDirect(target);
     await client.query("create table back (seq serial, c0 text, c1 text, c2 text, c3 text)");
     await client.query("create table src (ord int, c0 text, c1 text, c2 text, c3 text)");
     raw = await directSession(target);
@@ -368,8 +367,7 @@ describe("COPY through the gateway with a masked column", () => {
   before(async () => {
     await loadSqlParser();
     target = await startTarget({ authMethod: "trust" });
-    const client = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
-    await client.connect();
+    const client = await connectDirect(target);
     await client.query("create table vault (id int, secret text, note text, extra text)");
     const r = prng(SEED + 1);
     const o = randomOptions(r, 4);
@@ -456,8 +454,7 @@ describe("COPY through the gateway with a masked column", () => {
 
   it("masks a NULL string that may be a value (one equal to a secret), refuses another encoding", async () => {
     const secret = "Zq100VxPlainWk100";
-    const c = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
-    await c.connect();
+    const c = await connectDirect(target);
     await c.query("insert into vault values (100, $1, 'n', 'e')", [secret]);
     await c.end();
     for (const sql of [

@@ -16,7 +16,7 @@ import { SMTPServer } from "smtp-server";
 import postgres from "postgres";
 import type { Approval } from "../../src/approvals/approval.js";
 import { signBody } from "../../src/audit/webhook.js";
-import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+import { connectDirect, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
 import { libpqEnv, requirePostgresClient } from "../support/clients.js";
 import { cli } from "../support/cli.js";
 
@@ -64,8 +64,7 @@ describe("approvals", () => {
 
   before(async () => {
     target = await startTarget();
-    direct = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
-    await direct.connect();
+    direct = await connectDirect(target);
     await direct.query("create table customers (id int primary key, email text, tier text default 'basic')");
     for (const [i, e] of EMAILS.entries()) await direct.query("insert into customers (id, email) values ($1, $2)", [i + 1, e]);
     hook = createServer((req, res) => {

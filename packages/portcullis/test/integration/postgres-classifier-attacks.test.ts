@@ -22,7 +22,7 @@ import { loadSqlParser, normalizeSql } from "../../src/policy/sql/classify.js";
 import {
   type PgMessage, RawPg, bindMessage, closeMessage, errorFields, executeMessage, parseMessage, queryMessage, rawLogin, startupPacket, syncMessage, typed,
 } from "../support/raw-pg.js";
-import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+import { connectDirect, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
 
 const DENIED = ["exfil*", "pg_read_file", "pg_sleep", "lo_import", "vault.steal"];
 const RULES = [
@@ -286,8 +286,7 @@ describe("classifier attacks: denied functions hidden in SQL (target's witnesses
     await loadSqlParser();
     target = await startTarget({ authMethod: "trust", settings: { log_statement: "all" } });
     gw = await startTestGateway({ target, overrides: { rules: RULES } });
-    direct = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
-    await direct.connect();
+    direct = await connectDirect(target);
     for (const sql of FIXTURES) await direct.query(sql);
   });
   after(async () => {

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { signBody } from "../../src/audit/webhook.js";
-import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+import { connectDirect, UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
 import { libpqEnv, requirePostgresClient } from "../support/clients.js";
 import { cli } from "../support/cli.js";
 
@@ -53,8 +53,7 @@ describe("containment", () => {
 
   before(async () => {
     target = await startTarget();
-    const direct = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
-    await direct.connect();
+    const direct = await connectDirect(target);
     await direct.query("create table customers as select g as id, 'customer-' || g as name from generate_series(1, 100000) g");
     await direct.end();
     hook = createServer((req, res) => {

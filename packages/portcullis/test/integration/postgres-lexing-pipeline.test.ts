@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import pg from "pg";
 import { bindMessage, errorFields, executeMessage, parseMessage, queryMessage, rawLogin, simpleQuery, syncMessage } from "../support/raw-pg.js";
-import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+import { connectDirect, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
 
 /** Under "on" one SELECT of a long literal; under "off" the literal ends early and the CTE deletes every row. */
 const SMUGGLED = String.raw`with x as (select 'a\'' as s), d as (delete from sink returning 1) select 1 --') select 1`;
@@ -29,8 +29,7 @@ describe("text read under a setting changed where the gateway cannot see it", ()
   before(async () => {
     target = await startTarget();
     gw = await startTestGateway({ target, overrides: { rules: [{ name: "no-delete", when: { sql: { statements: ["delete", "truncate"] } }, action: "deny" }] } });
-    direct = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
-    await direct.connect();
+    direct = await connectDirect(target);
     await direct.query("create table sink (v text)");
     // Already in the database: its body is not the gateway's to read.
     await direct.query("create function lexing_off() returns void language plpgsql as $$ begin perform set_config('standard_conforming_strings', 'off', false); end $$");

@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
-import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+import { connectDirect, UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
 import { type PgMessage, type RawPg, queryMessage, rawLogin, typed } from "../support/raw-pg.js";
 import { SHAPES, type Shape } from "./postgres-masking-property.data.js";
 
@@ -162,8 +162,7 @@ describe("masking property: no seeded value or reversible transform of one reach
 
   before(async () => {
     target = await startTarget();
-    direct = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
-    await direct.connect();
+    direct = await connectDirect(target);
     await direct.query(`
       create table customers (id int primary key, secret text, email text, name text, note text);
       create table sink (v text);

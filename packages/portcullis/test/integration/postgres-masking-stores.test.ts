@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
-import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+import { connectDirect, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
 
 const SEED = "qv-laundered-secret-37";
 const MASKING = [{ connections: ["app"], columns: ["customers.secret"], strategy: "redact" }];
@@ -50,8 +50,7 @@ describe("masked data cannot be stored and read back", () => {
   before(async () => {
     target = await startTarget();
     gw = await startTestGateway({ target, overrides: { masking: MASKING, rules: RULES } });
-    direct = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
-    await direct.connect();
+    direct = await connectDirect(target);
     await direct.query("create table customers (id int primary key, secret text, name text)");
     await direct.query(`insert into customers select g, '${SEED}-' || g, 'name ' || g from generate_series(1, 3) g`);
     await direct.query("create table sink (v text)");

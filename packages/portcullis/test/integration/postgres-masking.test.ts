@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import postgres from "postgres";
-import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+import { connectDirect, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
 import { rawLogin, typed } from "../support/raw-pg.js";
 import { type Tap, startTap } from "../support/tap.js";
 
@@ -33,8 +33,7 @@ describe("masking through the gateway", () => {
 
   before(async () => {
     target = await startTarget();
-    direct = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
-    await direct.connect();
+    direct = await connectDirect(target);
     await direct.query(`
       create table customers (id int primary key, name text, email text, ssn text, phone text, iban text, city text, note text, profile jsonb);
       create table payments (id int primary key, customer_id int, amount numeric(10,2), card_number text);
@@ -245,8 +244,7 @@ describe("masking through the gateway", () => {
 describe("the catalog side connection", () => {
   it("does not let one session's lock stall the other sessions' results (lookups time out, the locker's session fails closed)", { timeout: 30_000 }, async () => {
     const target = await startTarget();
-    const admin = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
-    await admin.connect();
+    const admin = await connectDirect(target);
     await admin.query("create table people (id int, name text); insert into people values (1, 'Zebulon Q'); create view people_v as select id, name from people; create table other (id int); insert into other values (7)");
     await admin.end();
     const gw = await startTestGateway({ target, overrides: { masking: [{ columns: ["people.name"], strategy: "redact" }] } });
@@ -273,8 +271,7 @@ describe("the catalog side connection", () => {
 describe("masked columns of non-text types", () => {
   it("become NULL by default, and end the session when the rule says refuse", async () => {
     const target = await startTarget();
-    const admin = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
-    await admin.connect();
+    const admin = await connectDirect(target);
     await admin.query("create table accounts (id int, balance numeric, pin int, owner text); insert into accounts values (1, 1234.5, 4321, 'x')");
     await admin.end();
     const gw = await startTestGateway({

@@ -12,7 +12,7 @@ import pg from "pg";
 import {
   bindMessage as bind, closeMessage as close, errorFields, exchange, executeMessage as execute, parseMessage as parse, queryMessage, rawLogin, simpleQuery, syncMessage as sync, typed,
 } from "../support/raw-pg.js";
-import { UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+import { connectDirect, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
 
 const RULES = [
   { name: "export-needs-approval", when: { sql: { statements: ["copy_out"] } }, action: "approve", approvers: ["security"] },
@@ -35,8 +35,7 @@ describe("session state follows the target's confirmations", () => {
   before(async () => {
     target = await startTarget({ settings: { log_statement: "all" } });
     gw = await startTestGateway({ target, overrides: { rules: RULES, masking: MASKING } });
-    direct = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
-    await direct.connect();
+    direct = await connectDirect(target);
     await direct.query("create table customers (id int primary key, secret text)");
     await direct.query(`insert into customers select g, '${SEED}-' || g from generate_series(1, 5) g`);
     // A function already in the database that opens a cursor under a name it is given.

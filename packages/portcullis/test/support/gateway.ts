@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { parseConfig } from "../../src/config/load.js";
 import { DevIssuer } from "../../src/identity/dev-issuer.js";
 import { LocalPostgres } from "../../src/quickstart/local-postgres.js";
@@ -29,6 +30,13 @@ export async function startTarget(opts: { authMethod?: "scram-sha-256" | "md5" |
     databases: [{ name: "app", owner: UPSTREAM_USER }],
   });
   return { pg, stop: () => pg.stop() };
+}
+
+/** A connected client straight to the target's `app` database as the application user: a witness the gateway does not see. */
+export async function connectDirect(target: TestTarget): Promise<pg.Client> {
+  const client = new pg.Client(target.pg.clientConfig({ name: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, "app"));
+  await client.connect();
+  return client;
 }
 
 export interface TestGateway {
