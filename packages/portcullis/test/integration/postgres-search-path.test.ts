@@ -121,6 +121,33 @@ describe("the search_path follows what the target kept", () => {
     conn.end();
   });
 
+  it("a portal suspended after some rows has run what it does to the path (Execute with a row limit)", async () => {
+    const conn = await login();
+    await simpleQuery(conn, "SET search_path = public");
+    const msgs = await exchange(conn, [
+      parseMessage("", "SELECT set_config('search_path', 'vault, public', false) FROM generate_series(1, 2)"), bindMessage("", ""), executeMessage("", 1), syncMessage(),
+    ], 1);
+    assert.ok(msgs.some((m) => m.type === "s"), "the portal was suspended");
+    const r = outcome((await simpleQuery(conn, "SELECT k FROM secrets")).messages);
+    assert.equal(r.leaked, false, "the target read vault.secrets");
+    assert.equal(r.errors[0]?.C, "42501");
+    conn.end();
+  });
+
+  it("a cursor's query runs when it is fetched from: a FETCH has its path change", async () => {
+    const conn = await login();
+    for (const sql of ["BEGIN", "DECLARE c CURSOR FOR SELECT set_config('search_path', 'vault, public', false)", "SET search_path = public", "FETCH c", "COMMIT"]) {
+      assert.equal((await simpleQuery(conn, sql)).error, undefined, sql);
+    }
+    let r = outcome((await simpleQuery(conn, "SELECT k FROM secrets")).messages);
+    assert.equal(r.leaked, false, "the target read vault.secrets");
+    // And in one message with the read.
+    await simpleQuery(conn, "SET search_path = public");
+    r = outcome((await simpleQuery(conn, "BEGIN; DECLARE d CURSOR FOR SELECT set_config('search_path', 'vault, public', false); SET search_path = public; FETCH d; SELECT k FROM secrets; COMMIT")).messages);
+    assert.equal(r.leaked, false, "the target read vault.secrets (one message)");
+    conn.end();
+  });
+
   it("DISCARD PLANS leaves the path alone (only DISCARD ALL resets it), and SET ROLE makes it unknown", async () => {
     const conn = await login();
     await simpleQuery(conn, "SET search_path = vault, public; DISCARD PLANS");

@@ -15,6 +15,7 @@ import { codeBody, doBlockText, readPlpgsql } from "./code-bodies.js";
 import { type CallArgs, type DynamicCall, type Literal, dynamicCall, impliedCalls } from "./dynamic-functions.js";
 import { SIMPLE_KIND, type StatementKind } from "./kinds.js";
 import { LEXER_SETTINGS } from "./lexer-settings.js";
+import type { SearchPathChange } from "./search-path.js";
 
 export interface TableName {
   schema?: string;
@@ -44,6 +45,8 @@ export interface StatementInfo {
   executes?: string;
   /** EXPLAIN EXECUTE name: the prepared statement's tables, as explain actions. */
   explainsExecute?: string;
+  /** FETCH or MOVE from a cursor: its query runs (further) now. */
+  fetches?: string;
   /** DECLARE name CURSOR FOR ...: a portal the session may later Execute; WITH HOLD outlives its transaction. */
   declares?: { name: string; info: StatementInfo; holdable: boolean };
   /** DEALLOCATE name, or "*" for DEALLOCATE ALL. */
@@ -55,7 +58,7 @@ export interface StatementInfo {
   /** Changes (or may change) a setting that alters how SQL text is read: always refused (lexer-settings.ts). */
   changesLexing?: boolean;
   /** A change of the session's search_path: the new list, back to the session's start, or not knowable. */
-  setsSearchPath?: string[] | "reset" | "unknown";
+  setsSearchPath?: SearchPathChange;
   /** Why the statement is `unknown`, when it is. */
   error?: string;
 }
@@ -587,6 +590,11 @@ class Collector {
           this.info.setsSearchPath = "reset";
           this.info.discardsAll = true;
         }
+        return;
+      case "FetchStmt":
+        this.addKind("utility");
+        this.addAction({ kind: "utility" });
+        if (typeof n.portalname === "string") this.info.fetches = n.portalname;
         return;
       case "ClosePortalStmt":
         this.addKind("utility");

@@ -16,7 +16,7 @@ import type { Decision } from "../../policy/decision.js";
 import type { PolicyEngine } from "../../policy/engine.js";
 import type { ClassificationCache } from "../../policy/sql/cache.js";
 import { type StatementInfo, resolveExecute } from "../../policy/sql/classify.js";
-import type { PathWalk, SearchPath } from "../../policy/sql/search-path.js";
+import { type PathWalk, type SearchPath, pathChangeOf } from "../../policy/sql/search-path.js";
 import type { Frame } from "./framer.js";
 import { MSG, decodeBind, decodeExecute, decodeParse, decodeQuery, encode, pgError } from "./messages.js";
 import type { MessageStage, Verdict } from "./relay.js";
@@ -127,14 +127,27 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
    */
   const resolveInOrder = (infos: StatementInfo[]): StatementInfo[] => {
     const local = new Map<string, StatementInfo | null>();
+    const cursors = new Map<string, StatementInfo>();
     let cleared = false;
     return infos.map((s) => {
-      const resolved = resolveExecute(s, (name) => (local.has(name) ? local.get(name) ?? undefined : cleared ? undefined : preparedOne(name)));
+      const resolved = withCursorPath(resolveExecute(s, (name) => (local.has(name) ? local.get(name) ?? undefined : cleared ? undefined : preparedOne(name))), cursors);
       if (s.prepares) local.set(s.prepares.name, s.prepares.info);
+      if (s.declares) cursors.set(s.declares.name, s.declares.info);
       if (s.deallocates === "*" || s.discardsAll) { local.clear(); cleared = true; }
       else if (s.deallocates !== undefined) local.set(s.deallocates, null);
       return resolved;
     });
+  };
+  /**
+   * A FETCH or MOVE runs its cursor's query now: what that query does to the search_path, the FETCH
+   * does. `declared`: cursors declared earlier in the same Query.
+   */
+  const withCursorPath = (s: StatementInfo, declared: Map<string, StatementInfo>): StatementInfo => {
+    if (s.fetches === undefined) return s;
+    const c = declared.has(s.fetches) ? undefined : state.portal(s.fetches);
+    const query = declared.get(s.fetches) ?? (c && "known" in c && c.known.cursor ? deps.cache.classify(c.known.text)[0]?.declares?.info : undefined);
+    const change = query && pathChangeOf(query);
+    return change === undefined ? s : { ...s, setsSearchPath: change };
   };
   /** EXECUTE name inside a Query: what the target will have under that name when the statement runs. */
   const preparedOne = (name: string) => {

@@ -266,7 +266,9 @@ export class SessionState<M = unknown> {
         // A cursor's text is its DECLARE, which Execute does not run again.
         const text = "known" in p && !p.known.cursor ? p.known.text : "";
         const infos = this.classify(text);
-        this.pending.push(this.runEffects(segment, text, infos)[0] ?? runOf(segment, undefined));
+        // A cursor's query runs as it is fetched from: what it does to the path happens now.
+        const cursor = "known" in p && p.known.cursor ? this.declaredBy(p.known) : undefined;
+        this.pending.push(cursor ? runOf(segment, undefined, [], cursor) : this.runEffects(segment, text, infos)[0] ?? runOf(segment, undefined));
         if (infos[0]?.kinds.includes("copy_in")) this.copyIn = { segment, syncs: 0, ended: false, started: false };
         this.ranInSegment = true;
         break;
@@ -303,14 +305,26 @@ export class SessionState<M = unknown> {
     return infos.map((info, i) => runOf(segment, info, changesOf<M>(info, () => texts[i] ?? sql), this.executedBy(info)));
   }
 
-  /** What a SQL EXECUTE (or EXPLAIN ANALYZE EXECUTE) runs, by what the target holds under the name. */
+  /**
+   * What a statement runs besides itself, by what the target holds under a name: the prepared
+   * statement of a SQL EXECUTE (or EXPLAIN ANALYZE EXECUTE), the query of a cursor FETCH or MOVE.
+   */
   private executedBy(info: StatementInfo): StatementInfo | undefined {
+    if (info.fetches !== undefined) {
+      const c = this.portal(info.fetches);
+      return "known" in c && c.known.cursor ? this.declaredBy(c.known) : undefined;
+    }
     const name = info.executes ?? info.explainsExecute;
     if (name === undefined) return undefined;
     const r = this.statement(name);
     if (!("known" in r)) return undefined;
     const first = this.classify(r.known.text)[0];
     return r.known.sql ? first?.prepares?.info : first;
+  }
+
+  /** The query a cursor runs, from its DECLARE. */
+  private declaredBy(cursor: Portal<M>): StatementInfo | undefined {
+    return this.classify(cursor.text)[0]?.declares?.info;
   }
 
   /** Call for every frame from the target, before any stage rewrites it. Throws when the target's answers stop making sense. */
@@ -340,8 +354,7 @@ export class SessionState<M = unknown> {
           if (!TAG[c.kind].test(tag)) lost(`the target answered "${tag.slice(0, 40)}" where the gateway expected ${c.kind}`);
           this.apply(c);
         }
-        if (e.code) this.codeRan(e.code);
-        else if (e.path !== undefined) this.path.changed(e.path);
+        this.ran(e);
         const t = this.transaction.completed(tag);
         if (t) this.transactionEvent(t);
         return;
@@ -350,8 +363,11 @@ export class SessionState<M = unknown> {
         if (this.copyIn?.segment === this.done) this.copyIn.started = true;
         return;
       case T.EmptyQuery:
-      case T.PortalSuspended:
         this.next("run");
+        return;
+      // The rows sent so far have been computed: whatever the statement does to the path, it has done.
+      case T.PortalSuspended:
+        this.ran(this.next("run"));
         return;
       case MSG.ErrorResponse:
         // Code that failed may still have prepared statements (PREPARE is not undone), or committed a SET.
@@ -381,6 +397,12 @@ export class SessionState<M = unknown> {
         return;
       }
     }
+  }
+
+  /** A statement ran (in whole, or up to a suspended portal): its effect on the path and names. */
+  private ran(e: Extract<Effect<M>, { on: "run" }>): void {
+    if (e.code) this.codeRan(e.code);
+    else if (e.path !== undefined) this.path.changed(e.path);
   }
 
   /** A transaction ended (or was partly undone): WITH HOLD cursors made in it stay only if it committed. */
