@@ -41,7 +41,8 @@ describe("HTTP attacks against an Express target", () => {
     app.post("/v1/refunds/:id", record);
     app.post("/v1/payouts", record);
     app.get("/v1/secrets/:id", record);
-    app.post("/mcp", record);
+    // Every method reaches the JSON-RPC handler, as with app.all or app.use.
+    app.all("/mcp", record);
     app.post("/v1/ops", record);
     server = await new Promise<Server>((resolve) => { const s = app.listen(0, "127.0.0.1", () => resolve(s)); });
     target = await startTarget();
@@ -200,6 +201,22 @@ describe("HTTP attacks against an Express target", () => {
       const r = await send("POST", "/c/tools/mcp", JSON.stringify(body), json);
       assert.equal(r.status, 200, `${what}: ${r.text}`);
       assert.match(r.text, /denied by rule no-delete-tools/, what);
+    }
+    // Methods other than POST carry the same body to a target that routes them all to its handler.
+    for (const method of ["PUT", "PATCH", "DELETE"]) {
+      const r = await send(method, "/c/tools/mcp", JSON.stringify(call), json);
+      assert.match(r.text, /denied by rule no-delete-tools/, method);
+    }
+    // Calls that do not name their tool as a string: which tool a target runs is its own guess.
+    for (const [what, body] of [
+      ["the name as an array", { ...call, params: { name: ["delete_all"] } }],
+      ["positional params", { ...call, params: ["delete_all", {}] }],
+      ["the name inherited through __proto__", '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"__proto__":{"name":"delete_all"}}}'],
+      ["a batch nested in a batch", [[call]]],
+    ] as const) {
+      const r = await send("POST", "/c/tools/mcp", typeof body === "string" ? body : JSON.stringify(body), json);
+      assert.equal(r.status, 400, `${what}: ${r.text}`);
+      assert.equal(r.error, "undecidable_body", what);
     }
     assert.equal(ran.filter((r) => r.url === "/mcp").length, before, "a hidden call reached the target");
   });

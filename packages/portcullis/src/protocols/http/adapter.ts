@@ -185,14 +185,16 @@ export class HttpTargets {
     for (const [k, v] of Object.entries(headers)) opHeaders[k] = Array.isArray(v) ? v.join(", ") : v;
     // Read once, whatever the Content-Type says: a target may parse any body as JSON (json-body.ts).
     const reading = readJsonBody(req.headers, body);
-    const mcpPost = connection.mcp && method === "POST";
-    const mcp = mcpPost && reading.kind === "json" ? parseMcp(reading.value) : undefined;
+    // Any method with a body: a target may route them all to its JSON-RPC handler.
+    const mcpBody = connection.mcp === true && body.length > 0;
+    const mcp = mcpBody && reading.kind === "json" ? parseMcp(reading.value) : undefined;
     const decision = this.ctx.policy().decide(session.principal, connection.name, {
       type: "http", method, path, headers: opHeaders,
       ...(connection.paths_case_sensitive ? { pathsCaseSensitive: true } : {}),
       ...(mcp?.calls.length ? { mcp: mcp.calls } : {}),
       ...(reading.kind === "json" ? { body: reading.value } : {}),
-      ...(reading.kind === "undecidable" ? { undecidable: { reason: reading.reason, mcp: mcpPost } } : {}),
+      ...(reading.kind === "undecidable" ? { undecidable: { reason: reading.reason, mcp: mcpBody } } : {}),
+      ...(mcp?.unreadable ? { undecidable: { reason: mcp.unreadable, mcp: true } } : {}),
     });
     const masking = httpMasking(this.ctx.config(), connection.name, this.ctx.maskingKey);
     const requestText = body.length > 0 && bodyKind(req.headers["content-type"]) !== "binary" ? body.toString("utf8") : undefined;

@@ -20,6 +20,8 @@ export interface McpRequest {
   /** Ids of the messages that expect a response (requests, not notifications). */
   ids: (string | number)[];
   batch: boolean;
+  /** Why a call in it cannot be named the way every target would name it (then rules cannot judge it). */
+  unreadable?: string;
 }
 
 /** Server-defined JSON-RPC error codes the gateway answers with. */
@@ -34,17 +36,27 @@ export const MCP_ERRORS = { denied: -32001, approvalRequired: -32002, approvalRe
  */
 export function parseMcp(parsed: unknown): McpRequest | undefined {
   const batch = Array.isArray(parsed);
-  const messages = ((batch ? parsed : [parsed]) as unknown[]).filter((m): m is RpcMessage => typeof m === "object" && m !== null && !Array.isArray(m));
-  if (messages.length === 0) return undefined;
+  const elements = (batch ? parsed : [parsed]) as unknown[];
+  const messages = elements.filter((m): m is RpcMessage => typeof m === "object" && m !== null && !Array.isArray(m));
+  if (messages.length === 0 && !elements.some(Array.isArray)) return undefined;
   const calls: McpCall[] = [];
   const ids: (string | number)[] = [];
+  // A target that flattens nested batches would run what they hold.
+  let unreadable = elements.some(Array.isArray) ? "a JSON-RPC batch nested in a batch" : undefined;
   for (const m of messages) {
     if (typeof m.id === "string" || typeof m.id === "number") ids.push(m.id);
     else if (m.id instanceof LooseNumber) ids.push(m.id.value);
-    // A tools/call whose name is not a string is judged under an empty name (rules with "*" still match it).
-    if (typeof m.method === "string" && m.method.toLowerCase() === "tools/call") calls.push({ tool: typeof m.params?.name === "string" ? m.params.name : "" });
+    if (typeof m.method !== "string" || m.method.toLowerCase() !== "tools/call") continue;
+    // Positional params, or a name that is not a string (an array a target turns into its text, a
+    // `__proto__` it copies from): which tool runs is the target's guess, not something to judge.
+    const params = m.params;
+    if (typeof params !== "object" || params === null || Array.isArray(params) || typeof params.name !== "string") {
+      unreadable ??= "a tools/call that does not name its tool as a string";
+      continue;
+    }
+    calls.push({ tool: params.name });
   }
-  return { calls, ids, batch };
+  return { calls, ids, batch, ...(unreadable ? { unreadable } : {}) };
 }
 
 export function rpcErrorBody(req: McpRequest, code: number, message: string, data: Record<string, unknown>): string {
