@@ -9,7 +9,8 @@ import type { GatewayContext } from "../core/context.js";
 import { clientAddressOf } from "../core/login-refusals.js";
 import { isPortcullisError } from "../errors.js";
 import { bearerToken } from "../identity/bearer.js";
-import type { Principal } from "../identity/principal.js";
+import { memberOf, type Principal } from "../identity/principal.js";
+import { requestAuthenticated } from "./connection-guard.js";
 
 /** The caller's address as sessions record it (host:port). */
 export function clientOf(req: FastifyRequest): string {
@@ -36,6 +37,18 @@ export async function authenticate(ctx: GatewayContext, req: FastifyRequest, rep
     if (!isPortcullisError(err, "E_REVOKED")) throw err;
     // Like an agent, the caller learns that it is revoked, not why.
     await reply.code(403).send({ error: "revoked", message: "identity revoked" });
+    return undefined;
+  }
+  requestAuthenticated(req.raw);
+  return who;
+}
+
+/** The caller if it is in an admin group (identity.admins), or undefined after a 401 or 403 has been sent. */
+export async function authenticateAdmin(ctx: GatewayContext, req: FastifyRequest, reply: FastifyReply): Promise<Principal | undefined> {
+  const who = await authenticate(ctx, req, reply);
+  if (!who) return undefined;
+  if (!memberOf(who, ctx.config().identity.admins)) {
+    await reply.code(403).send({ error: "forbidden", message: "admin groups only (identity.admins)" });
     return undefined;
   }
   return who;

@@ -6,20 +6,11 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { GatewayContext } from "../core/context.js";
-import { memberOf, type Principal } from "../identity/principal.js";
 import { REVOCATION_KINDS } from "../identity/revocations.js";
 import type { RevocationKind, Store } from "../store/store.js";
-import { authenticate } from "./auth.js";
+import { authenticateAdmin } from "./auth.js";
 
-async function admin(ctx: GatewayContext, req: FastifyRequest, reply: FastifyReply): Promise<Principal | undefined> {
-  const who = await authenticate(ctx, req, reply);
-  if (!who) return undefined;
-  if (!memberOf(who, ctx.config().identity.admins)) {
-    await reply.code(403).send({ error: "forbidden", message: "admin groups only (identity.admins)" });
-    return undefined;
-  }
-  return who;
-}
+const admin = authenticateAdmin;
 
 const bad = (reply: FastifyReply, message: string) => reply.code(400).send({ error: "bad_request", message });
 

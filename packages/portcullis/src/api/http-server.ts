@@ -1,6 +1,6 @@
 /**
- * The gateway's HTTP listener: health, readiness and Prometheus metrics today; the admin API,
- * console and HTTP targets mount here in later versions.
+ * The gateway's HTTP listener: health, readiness, Prometheus metrics (authenticated), the admin
+ * API, Slack interactivity, e-mailed approval links and the HTTP targets under /c/<connection>/.
  */
 import Fastify, { type FastifyInstance } from "fastify";
 import type { GatewayContext } from "../core/context.js";
@@ -8,6 +8,7 @@ import type { ApprovalService } from "../approvals/service.js";
 import { registerApprovalLinkRoutes } from "./approval-links.js";
 import { guardConnections } from "./connection-guard.js";
 import { registerApprovalRoutes } from "./approvals.js";
+import { registerMetricsRoute } from "./metrics.js";
 import { registerContainmentRoutes } from "./containment.js";
 import type { Store } from "../store/store.js";
 import type { HttpTargets } from "../protocols/http/adapter.js";
@@ -32,10 +33,7 @@ export async function startHttpApi(ctx: GatewayContext, opts: HttpApiOptions): P
     const r = opts.ready();
     return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? "ready" : "not_ready", checks: r.checks });
   });
-  app.get("/metrics", async (_req, reply) => {
-    reply.header("content-type", ctx.metrics.registry.contentType);
-    return ctx.metrics.registry.metrics();
-  });
+  registerMetricsRoute(app, ctx);
   registerApprovalRoutes(app, ctx, opts.approvals);
   registerSlackRoutes(app, ctx, opts.approvals);
   registerApprovalLinkRoutes(app, ctx, opts.approvals);

@@ -23,11 +23,26 @@ export function sqlOperationKeys(text: string, params?: Buffer): OperationKeys {
 }
 
 /**
- * For HTTP: the single-use key is the method, the canonical path and query, and the body; the
- * window key is the method and the path (any query, any body).
+ * For HTTP: the single-use key is the method, the canonical path and query, the headers the target
+ * will act on (`headers`, as forwarded: approving a request with `X-Env: staging` does not approve
+ * it with `X-Env: prod`) and the body; the window key is the method and the path (any query, any
+ * header, any body).
  */
-export function httpOperationKeys(method: string, target: string, body: Buffer): OperationKeys {
-  const once = createHash("sha256").update(`http\0${method}\0${target}\0`).update(body).digest("hex");
+export function httpOperationKeys(method: string, target: string, headers: Readonly<Record<string, string>>, body: Buffer): OperationKeys {
+  const once = createHash("sha256").update(`http\0${method}\0${target}\0`);
+  for (const name of Object.keys(headers).sort()) once.update(`${name}\0${headers[name]}\0`);
+  once.update("\0").update(body);
   const shape = createHash("sha256").update(`http\0${method}\0${target.split("?")[0]}`).digest("hex");
-  return { onceKey: `http:${once}`, windowKey: `http-shape:${shape}` };
+  return { onceKey: `http:${once.digest("hex")}`, windowKey: `http-shape:${shape}` };
+}
+
+/**
+ * The keys of one operation under one rule. A grant is spent only by an operation the same rule
+ * asked approval for: what one rule's approvers allowed (a staging rule's, say) does not let the
+ * same request through where another rule, with other approvers, applies, nor after a reload has
+ * put it under another rule.
+ */
+export function ruleBoundKeys(keys: OperationKeys, rule: string): OperationKeys {
+  const bind = (key: string) => `${key.slice(0, key.indexOf(":"))}:${createHash("sha256").update(`rule\0${rule}\0${key}`).digest("hex")}`;
+  return { onceKey: bind(keys.onceKey), windowKey: bind(keys.windowKey) };
 }

@@ -8,7 +8,7 @@ export function describeAddresses(gw: Gateway): string[] {
   const lines: string[] = [];
   const { postgres, http } = gw.addresses;
   if (postgres) lines.push(`  postgres  ${postgres.host}:${postgres.port}`);
-  if (http) lines.push(`  http      http://${http.host}:${http.port}  (/healthz, /readyz, /metrics)`);
+  if (http) lines.push(`  http      http://${http.host}:${http.port}  (/healthz, /readyz, /metrics with an admin token)`);
   return lines;
 }
 

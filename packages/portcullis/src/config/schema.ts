@@ -54,6 +54,10 @@ const gateway = z.object({
   /** Connections that have not yet authenticated, in total and from one source (an IPv4 address or an IPv6 /64). */
   max_unauthenticated: z.number().int().positive().default(256),
   max_unauthenticated_per_source: z.number().int().positive().default(32),
+  /** HTTP listener: how long a client may take to send one whole request, headers and body (408 after). */
+  request_timeout: duration.refine((ms) => ms > 0, { message: "expected a positive duration" }).default(300_000),
+  /** Bearer token a Prometheus scraper presents at /metrics (an admin's token works too); usually "${env:...}". */
+  metrics_token: z.string().min(16, { message: "expected at least 16 characters" }).optional(),
   /** Bytes all sessions together may hold buffered (partial messages, frames queued behind an approval, handshakes). */
   max_buffered_bytes: size.default(256 * 1024 * 1024),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

@@ -6,7 +6,7 @@
  */
 import type { ApprovalOperation, Approval } from "../approvals/approval.js";
 import type { ApprovalService } from "../approvals/service.js";
-import type { OperationKeys } from "../approvals/keys.js";
+import { type OperationKeys, ruleBoundKeys } from "../approvals/keys.js";
 import { type RuleConfig, approvalSettings } from "../config/schema.js";
 import type { Session } from "./sessions.js";
 
@@ -29,6 +29,7 @@ export interface GateRequest {
   rule: string;
   /** The operation as recorded; `text` is masked for display by the gate. */
   operation: Omit<ApprovalOperation, "display"> & { text: string };
+  /** The operation's keys; the gate binds them to `rule`. */
   keys: OperationKeys;
   mode: ApprovalMode;
 }
@@ -41,7 +42,8 @@ export class ApprovalGate {
     private readonly redact: (text: string) => string,
   ) {}
 
-  evaluate(req: GateRequest): GateOutcome {
+  evaluate(request: GateRequest): GateOutcome {
+    const req = { ...request, keys: ruleBoundKeys(request.keys, request.rule) };
     const { session } = req;
     const granted = this.tryGrant(req);
     if (granted) return granted;

@@ -22,6 +22,7 @@ export type LimitName =
   | "max_unauthenticated"
   | "max_unauthenticated_per_source"
   | "authentication_timeout"
+  | "request_timeout"
   | "max_buffered_bytes";
 
 export interface Admission {

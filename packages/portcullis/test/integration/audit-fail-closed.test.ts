@@ -19,6 +19,7 @@ import { loadConfig } from "../../src/config/load.js";
 import { DevIssuer } from "../../src/identity/dev-issuer.js";
 import { type Gateway, startGateway } from "../../src/server.js";
 import { connectDirect, UPSTREAM_PASSWORD, UPSTREAM_USER, startTarget, type TestTarget } from "../support/gateway.js";
+import { METRICS_TOKEN, scrape } from "../support/metrics.js";
 
 describe("audit store unwritable: fail closed, then resume", () => {
   let target: TestTarget;
@@ -45,7 +46,7 @@ describe("audit store unwritable: fail closed, then resume", () => {
     dir = mkdtempSync(join(tmpdir(), "pc-failclosed-"));
     file = join(dir, "portcullis.yaml");
     base = {
-      gateway: { postgres: "127.0.0.1:0", http: "127.0.0.1:0", data_dir: join(dir, "data"), log_level: "silent" },
+      gateway: { postgres: "127.0.0.1:0", http: "127.0.0.1:0", data_dir: join(dir, "data"), log_level: "silent", metrics_token: METRICS_TOKEN },
       identity: { dev_issuer: true },
       connections: [{
         name: "app", type: "postgres",
@@ -105,7 +106,7 @@ describe("audit store unwritable: fail closed, then resume", () => {
     const ready = await fetch(`http://127.0.0.1:${gw.addresses.http!.port}/readyz`);
     assert.equal(ready.status, 503);
     assert.equal(((await ready.json()) as { checks: { audit: boolean } }).checks.audit, false);
-    const metrics = await (await fetch(`http://127.0.0.1:${gw.addresses.http!.port}/metrics`)).text();
+    const metrics = await scrape(gw.addresses.http!.port);
     assert.match(metrics, /^portcullis_audit_available 0$/m);
     assert.equal(alerts.filter((a) => a.kind === "audit_unavailable").length, 1);
 

@@ -8,9 +8,9 @@ import assert from "node:assert/strict";
 import { type Socket, connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
-import { sampleValue } from "../support/metrics.js";
+import { METRICS_TOKEN, sampleValue } from "../support/metrics.js";
 
-const LIMITS = { authentication_timeout: "1500ms", max_unauthenticated_per_source: 6, max_unauthenticated: 40, max_connections: 100 };
+const LIMITS = { authentication_timeout: "1500ms", request_timeout: "2500ms", max_unauthenticated_per_source: 6, max_unauthenticated: 40, max_connections: 100 };
 
 function connectFrom(port: number, localAddress: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -30,15 +30,41 @@ function untilClosed(s: Socket): Promise<string> {
 }
 
 /** One GET over a fresh raw connection from `localAddress`; the whole response text. */
-async function rawGet(port: number, localAddress: string, path: string): Promise<string> {
+async function rawGet(port: number, localAddress: string, path: string, headers = ""): Promise<string> {
   const s = await connectFrom(port, localAddress);
   const closed = untilClosed(s);
-  s.write(`GET ${path} HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n`);
+  s.write(`GET ${path} HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n${headers}\r\n`);
   return closed;
 }
 
+/** The next whole response (headers and a Content-Length body) on a keep-alive socket. */
+function nextResponse(s: Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const onData = (c: Buffer) => {
+      text += c.toString("latin1");
+      const end = text.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end))?.[1] ?? 0);
+      if (text.length < end + 4 + length) return;
+      s.off("data", onData).off("close", onClose);
+      resolve(text);
+    };
+    const onClose = () => reject(new Error(`closed before a whole response: ${text}`));
+    s.on("data", onData).once("close", onClose);
+  });
+}
+
+/** What `p` gives, or "timed out" after `ms` (a test must fail, not hang, when the gateway keeps a socket). */
+function within<T>(ms: number, p: Promise<T>): Promise<T | "timed out"> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<"timed out">((resolve) => { timer = setTimeout(() => resolve("timed out"), ms); })]).finally(() => clearTimeout(timer));
+}
+
+const SCRAPE = `Authorization: Bearer ${METRICS_TOKEN}\r\n`;
+
 async function metricValue(port: number, name: string, labels: Record<string, string>): Promise<number> {
-  return sampleValue(await rawGet(port, "127.0.0.3", "/metrics"), name, labels);
+  return sampleValue(await rawGet(port, "127.0.0.3", "/metrics", SCRAPE), name, labels);
 }
 
 describe("HTTP listener connection limits", () => {
@@ -48,7 +74,12 @@ describe("HTTP listener connection limits", () => {
 
   before(async () => {
     target = await startTarget();
-    gw = await startTestGateway({ target, gateway: LIMITS });
+    gw = await startTestGateway({
+      target,
+      gateway: LIMITS,
+      // An HTTP target nobody listens on: the trickled body never gets that far.
+      connections: [{ name: "web", type: "http", target: { url: "http://127.0.0.1:9" }, access: ["agents"] }],
+    });
   });
   after(async () => {
     await gw?.stop();
@@ -79,14 +110,14 @@ describe("HTTP listener connection limits", () => {
     assert.match(await rawGet(gw.httpPort, "127.0.0.1", "/healthz"), /^HTTP\/1\.1 200 /);
   });
 
-  it("a connection that has sent a request is no longer counted as unauthenticated (keep-alive is not capped by the per-source limit)", async () => {
+  it("a connection whose request authenticated is no longer counted as unauthenticated (keep-alive is not capped by the per-source limit)", async () => {
     const kept: Socket[] = [];
     try {
       for (let i = 0; i < LIMITS.max_unauthenticated_per_source + 3; i++) {
         const s = await connectFrom(gw.httpPort, "127.0.0.1");
         kept.push(s);
-        const first = new Promise<string>((resolve) => s.once("data", (c) => resolve(c.toString("latin1"))));
-        s.write("GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n");
+        const first = nextResponse(s);
+        s.write(`GET /metrics HTTP/1.1\r\nHost: gateway\r\n${SCRAPE}\r\n`);
         assert.match(await first, /^HTTP\/1\.1 200 /, `keep-alive connection ${i}`);
       }
       assert.equal(await metricValue(gw.httpPort, "portcullis_connections_open", { protocol: "http", state: "unauthenticated" }), 0);
@@ -94,5 +125,79 @@ describe("HTTP listener connection limits", () => {
     } finally {
       for (const s of kept) s.destroy();
     }
+  });
+
+  it("requests without a token, or with a bad one, leave their connection unauthenticated: capped per source and closed at the deadline", async () => {
+    const before = await hits("max_unauthenticated_per_source");
+    const kept: Socket[] = [];
+    try {
+      for (let i = 0; i < LIMITS.max_unauthenticated_per_source; i++) {
+        const s = await connectFrom(gw.httpPort, "127.0.0.4");
+        kept.push(s);
+        const answer = nextResponse(s);
+        const auth = i % 2 ? "Authorization: Bearer not-a-token\r\n" : "";
+        s.write(`GET ${i % 3 ? "/api/revocations" : "/c/app/x"} HTTP/1.1\r\nHost: gateway\r\n${auth}\r\n`);
+        assert.match(await answer, /^HTTP\/1\.1 (401|404) /, `connection ${i}`);
+      }
+      assert.equal(await metricValue(gw.httpPort, "portcullis_connections_open", { protocol: "http", state: "unauthenticated" }), LIMITS.max_unauthenticated_per_source);
+      assert.match(await rawGet(gw.httpPort, "127.0.0.4", "/healthz"), /^HTTP\/1\.1 503 /, "past the per-source cap");
+      assert.equal(await hits("max_unauthenticated_per_source"), before + 1);
+      const closed = await Promise.all(kept.map(untilClosed));
+      assert.equal(closed.length, kept.length, "the deadline closed every one of them");
+    } finally {
+      for (const s of kept) s.destroy();
+    }
+  });
+
+  it("a tokenless request that trickles its body is closed at the deadline", async () => {
+    const s = await connectFrom(gw.httpPort, "127.0.0.5");
+    const closed = untilClosed(s);
+    s.write("POST /api/revocations HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{");
+    const drip = setInterval(() => s.write(" "), 100);
+    try {
+      assert.equal(await within(10_000, closed.then(() => "closed")), "closed", "the gateway closed it");
+    } finally {
+      clearInterval(drip);
+      s.destroy();
+    }
+  });
+
+  it("a token holder that trickles its body is answered 408 at request_timeout and closed", async () => {
+    const timeouts = await hits("request_timeout");
+    const s = await connectFrom(gw.httpPort, "127.0.0.5");
+    const closed = untilClosed(s);
+    const token = await gw.token("agent-1", ["agents"]);
+    s.write(`POST /c/web/upload HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer ${token}\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\nx`);
+    const drip = setInterval(() => s.write("x"), 100);
+    try {
+      assert.match(await within(15_000, closed), /^HTTP\/1\.1 408 [\s\S]*request_timeout/);
+    } finally {
+      clearInterval(drip);
+      s.destroy();
+    }
+    assert.equal(await hits("request_timeout"), timeouts + 1);
+  });
+
+  it("a later keep-alive request without a token ends the connection it came on", async () => {
+    const s = await connectFrom(gw.httpPort, "127.0.0.6");
+    const closed = untilClosed(s);
+    const first = nextResponse(s);
+    s.write(`GET /metrics HTTP/1.1\r\nHost: gateway\r\n${SCRAPE}\r\n`);
+    assert.match(await first, /^HTTP\/1\.1 200 /);
+    const second = nextResponse(s);
+    s.write("GET /api/revocations HTTP/1.1\r\nHost: gateway\r\n\r\n");
+    assert.match(await second, /^HTTP\/1\.1 401 [\s\S]*\r\nConnection: close\r\n/i);
+    assert.equal(await within(5_000, closed.then(() => "closed")), "closed", "the gateway closed the connection after the unauthenticated request");
+  });
+
+  it("/metrics answers only the scrape token or an admin", async () => {
+    const status = async (auth: string) => Number(/^HTTP\/1\.1 (\d+)/.exec(await rawGet(gw.httpPort, "127.0.0.7", "/metrics", auth))![1]);
+    assert.equal(await status(""), 401);
+    assert.equal(await status("Authorization: Bearer test-scrape-token-012345678X\r\n"), 401);
+    assert.equal(await status(`Authorization: Bearer ${await gw.token("agent-1", ["agents"])}\r\n`), 403);
+    assert.equal(await status(`Authorization: Bearer ${await gw.token("sec-1", ["security"])}\r\n`), 200);
+    assert.equal(await status(SCRAPE), 200);
+    const body = await rawGet(gw.httpPort, "127.0.0.7", "/metrics");
+    assert.doesNotMatch(body, /portcullis_/, "no metric in a refusal");
   });
 });

@@ -16,7 +16,7 @@ import pg from "pg";
 import { DevIssuer } from "../../src/identity/dev-issuer.js";
 import { startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
 import { RawPg, errorFields, gssencRequest, rawLogin, simpleQuery, sslRequest, startupPacket, typed } from "../support/raw-pg.js";
-import { sampleValue } from "../support/metrics.js";
+import { sampleValue, scrape } from "../support/metrics.js";
 
 const int16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16BE(n & 0xffff); return b; };
 const int32 = (n: number) => { const b = Buffer.alloc(4); b.writeInt32BE(n); return b; };
@@ -105,7 +105,7 @@ function messagesOf(buf: Buffer): { type: string; body: Buffer }[] {
 }
 
 async function metric(httpPort: number, name: string, labels: Record<string, string>): Promise<number> {
-  return sampleValue(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text(), name, labels);
+  return sampleValue(await scrape(httpPort), name, labels);
 }
 
 async function eventually<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {

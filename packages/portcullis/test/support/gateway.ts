@@ -10,6 +10,7 @@ import { parseConfig } from "../../src/config/load.js";
 import { DevIssuer } from "../../src/identity/dev-issuer.js";
 import { LocalPostgres } from "../../src/quickstart/local-postgres.js";
 import { type Gateway, startGateway } from "../../src/server.js";
+import { METRICS_TOKEN } from "./metrics.js";
 
 export const UPSTREAM_USER = "app_user";
 /** Distinctive so a leak is unmistakable in any byte stream. */
@@ -75,6 +76,7 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
       http: "127.0.0.1:0",
       data_dir: dataDir,
       log_level: "debug",
+      metrics_token: METRICS_TOKEN,
       ...(opts.maxMessageSize ? { max_message_size: opts.maxMessageSize } : {}),
       ...opts.gateway,
     },

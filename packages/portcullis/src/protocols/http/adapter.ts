@@ -33,6 +33,8 @@ import { type HttpMasking, httpMasking } from "./masking.js";
 import { lineStream, sseStream } from "./streams.js";
 import { type TargetPath, targetPath } from "./target-path.js";
 import { MCP_ERRORS, type McpRequest, parseMcp, rpcErrorBody } from "./mcp.js";
+import { approvalText, boundHeaders } from "./approval-view.js";
+import { requestAuthenticated } from "../../api/connection-guard.js";
 
 /** Status and error word for each gateway error code. */
 const STATUS: Partial<Record<ErrorCode, [number, string]>> = {
@@ -102,11 +104,14 @@ export class HttpTargets {
       if (res.writableFinished) return;
       clientGone = true;
       abort.abort();
+      // An approver must not be asked about a request nobody waits for any more.
+      if (session) this.ctx.approvals.cancelHeld(session, "the client left");
     });
     try {
       const principal = await this.authenticate(req, name);
       const connection = this.authorize(principal, name, req);
       this.ctx.containment.admitSession(principal, connection.name, clientAddress);
+      requestAuthenticated(req);
       session = await this.ctx.sessions.open({
         protocol: "http",
         connection: connection.name,
@@ -212,7 +217,7 @@ export class HttpTargets {
       if (decision.action === "deny") {
         throw new Answer(403, { error: "denied", rule: decision.rule, ...(decision.message ? { message: decision.message } : {}) });
       }
-      if (decision.action === "approve") durable = (await this.approve(session, connection, decision.rule!, method, path + query, body, req)).durable;
+      if (decision.action === "approve") durable = (await this.approve(session, connection, decision.rule!, { method, target: path + query, headers: opHeaders, body }, req)).durable;
     } catch (err) {
       // An MCP client hears a refusal of its tool call as a JSON-RPC error, not as a broken transport.
       if (err instanceof Answer && mcp?.calls.length) throw mcpAnswer(mcp, err);
@@ -339,14 +344,15 @@ export class HttpTargets {
   }
 
   /** approve: a grant the agent holds lets it run; otherwise defer (428, with Prefer: respond-async) or hold. */
-  private async approve(session: Session, connection: HttpConnection, rule: string, method: string, target: string, body: Buffer, req: IncomingMessage): Promise<{ durable?: Promise<void> }> {
+  private async approve(session: Session, connection: HttpConnection, rule: string, request: { method: string; target: string; headers: Record<string, string>; body: Buffer }, req: IncomingMessage): Promise<{ durable?: Promise<void> }> {
     const defer = /\brespond-async\b/i.test(first(req.headers.prefer) ?? "");
+    const headers = boundHeaders(request.headers);
     const outcome = this.ctx.approvals.evaluate({
       session,
       connection: connection.name,
       rule,
-      operation: { type: "http", text: `${method} ${target}${body.length && bodyKind(req.headers["content-type"]) !== "binary" ? `\n\n${clip(body.toString("utf8"), 64 * 1024)}` : ""}` },
-      keys: httpOperationKeys(method, target, body),
+      operation: { type: "http", text: approvalText(request.method, request.target, headers, request.body) },
+      keys: httpOperationKeys(request.method, request.target, headers, request.body),
       mode: defer ? "defer" : "hold",
     });
     if (outcome.kind === "run") return outcome.durable ? { durable: outcome.durable } : {};
