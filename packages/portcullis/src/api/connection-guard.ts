@@ -8,12 +8,14 @@
  * request and trickles its body is closed at the deadline. Once authenticated, every later request on
  * the connection must authenticate too, or the connection is closed after that request's answer
  * (a second keep-alive request cannot live on the first one's token). Every request, authenticated
- * or not, must have arrived whole (headers and body) within `request_timeout`, or it is answered 408
- * and its connection closed: a token holder trickling a body must not keep a descriptor for ever
- * (fastify sets no such limit, and Node's checks it only every 30 s). A connection past a cap is
+ * or not, must arrive whole (headers and body) within `request_timeout`, counted from its first
+ * byte whether or not it has been answered yet, or it is answered 408 and its connection closed: a
+ * token holder trickling a body (or the body of a request already refused 413) must not keep a
+ * descriptor for ever. Node enforces that (`listenerOptions`; fastify's default is no limit), and
+ * `requestTimedOut` counts it. A connection past a cap is
  * answered 503 and closed before any byte it sent is parsed, and the hit is counted and logged.
  */
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerOptions, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { ConnectionLimits, LimitReporter, SocketRefuser } from "../core/connection-limits.js";
 import type { GatewayContext } from "../core/context.js";
@@ -31,6 +33,22 @@ interface GuardedConnection {
 }
 
 const timeoutBody = JSON.stringify({ error: "request_timeout", message: "portcullis: the request did not arrive within request_timeout" });
+const badRequestBody = JSON.stringify({ error: "bad_request", message: "portcullis: malformed HTTP request" });
+
+/** How often Node checks request deadlines (its default, 30 s, would let a deadline slip by as much). */
+const DEADLINE_CHECK_MS = 1000;
+
+/**
+ * Options of the listener's Node server: `request_timeout` over each whole request, and the
+ * headers of any request within `authentication_timeout` (both read at start).
+ */
+export function listenerOptions(gateway: { request_timeout: number; authentication_timeout: number }): ServerOptions {
+  return {
+    requestTimeout: gateway.request_timeout,
+    headersTimeout: Math.min(gateway.request_timeout, gateway.authentication_timeout),
+    connectionsCheckingInterval: DEADLINE_CHECK_MS,
+  };
+}
 
 const guarded = new WeakMap<Socket, GuardedConnection>();
 const authenticatedRequests = new WeakSet<IncomingMessage>();
@@ -47,7 +65,12 @@ export function requestAuthenticated(req: IncomingMessage): void {
   conn.onFirstAuthentication();
 }
 
-export function guardConnections(server: Server, ctx: GatewayContext): void {
+/** The guard of one listener: `clientError` answers what Node's parser refused (fastify's clientErrorHandler). */
+export interface ConnectionGuard {
+  clientError(err: Error & { code?: string }, socket: Socket): void;
+}
+
+export function guardConnections(server: Server, ctx: GatewayContext): ConnectionGuard {
   const gateway = () => ctx.config().gateway;
   const open = ctx.metrics.connectionsOpen;
   const limits = new ConnectionLimits(
@@ -81,15 +104,6 @@ export function guardConnections(server: Server, ctx: GatewayContext): void {
     for (const listener of parse) listener.call(server, socket);
   });
   server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {
-    const arrival = setTimeout(() => {
-      if (req.complete) return;
-      reporter.hit("request_timeout", req.socket.remoteAddress);
-      if (res.headersSent) return void req.socket.destroy();
-      res.writeHead(408, { "content-type": "application/json", "content-length": Buffer.byteLength(timeoutBody), connection: "close" });
-      res.end(timeoutBody, () => req.socket.destroy());
-    }, gateway().request_timeout);
-    arrival.unref();
-    res.once("close", () => clearTimeout(arrival));
     // Before the first authentication the deadline closes the connection; after it, a request that
     // did not authenticate is answered with Connection: close and its connection ends (said in the
     // answer, so that a client does not send its next request down a socket about to close).
@@ -99,4 +113,18 @@ export function guardConnections(server: Server, ctx: GatewayContext): void {
       return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
     } as typeof res.writeHead;
   });
+  return {
+    clientError(err, socket) {
+      if (err.code === "ECONNRESET" || socket.destroyed) return;
+      const timedOut = err.code === "ERR_HTTP_REQUEST_TIMEOUT";
+      if (timedOut) reporter.hit("request_timeout", socket.remoteAddress);
+      // Unless an answer is already under way on it, the client hears why.
+      const answering = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+      if (socket.writable && !answering) {
+        const [status, text] = timedOut ? ["408 Request Timeout", timeoutBody] : err.code === "HPE_HEADER_OVERFLOW" ? ["431 Request Header Fields Too Large", badRequestBody] : ["400 Bad Request", badRequestBody];
+        socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+      }
+      socket.destroy();
+    },
+  };
 }

@@ -2,11 +2,12 @@
  * The gateway's HTTP listener: health, readiness, Prometheus metrics (authenticated), the admin
  * API, Slack interactivity, e-mailed approval links and the HTTP targets under /c/<connection>/.
  */
+import { createServer } from "node:http";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { GatewayContext } from "../core/context.js";
 import type { ApprovalService } from "../approvals/service.js";
 import { registerApprovalLinkRoutes } from "./approval-links.js";
-import { guardConnections } from "./connection-guard.js";
+import { type ConnectionGuard, guardConnections, listenerOptions } from "./connection-guard.js";
 import { registerApprovalRoutes } from "./approvals.js";
 import { registerMetricsRoute } from "./metrics.js";
 import { registerContainmentRoutes } from "./containment.js";
@@ -26,8 +27,18 @@ export interface HttpApiOptions {
 }
 
 export async function startHttpApi(ctx: GatewayContext, opts: HttpApiOptions): Promise<{ app: FastifyInstance; port: number }> {
-  const app = Fastify({ logger: false });
-  guardConnections(app.server, ctx);
+  let guard: ConnectionGuard | undefined;
+  const app = Fastify({
+    logger: false,
+    serverFactory: (handler, options) => {
+      const server = createServer(listenerOptions(ctx.config().gateway), handler);
+      // As fastify sets it on its own servers: longer than common load balancers' idle timeouts.
+      server.keepAliveTimeout = typeof options.keepAliveTimeout === "number" ? options.keepAliveTimeout : 72_000;
+      return server;
+    },
+    clientErrorHandler: (err, socket) => guard!.clientError(err, socket),
+  });
+  guard = guardConnections(app.server, ctx);
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => {
     const r = opts.ready();

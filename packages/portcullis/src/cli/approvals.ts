@@ -4,6 +4,7 @@
  */
 import type { Command } from "commander";
 import type { Approval } from "../approvals/approval.js";
+import { clipped, printable } from "../approvals/display.js";
 import { type ApiTarget, callApi } from "./api-client.js";
 import { DEFAULT_CONFIG, action, printResult } from "./output.js";
 
@@ -13,9 +14,13 @@ type View = Omit<Approval, "onceKey" | "windowKey"> & { counted_approvals?: numb
 /** Approving votes that count (an older gateway does not say: all of them). */
 const counted = (a: View) => a.counted_approvals ?? a.votes.filter((v) => v.decision === "approve").length;
 
-function line(a: View): string {
+/** One approval's heading; with `whole`, its operation in full (show), else shortened to a few lines (list). */
+function line(a: View, whole = false): string {
   const votes = counted(a);
-  return `${a.id}  ${a.state.padEnd(9)}  ${a.createdAt}  ${a.requester.sub} → ${a.connection}  rule ${a.rule}  ${votes}/${a.minApprovals}  ${a.mode}\n    ${a.operation.display.replace(/\s+/g, " ").slice(0, 200)}`;
+  // Escaped again here: an older gateway's approvals were stored unescaped.
+  const op = printable(a.operation.display);
+  const text = whole ? op : clipped(op, 400, a.id);
+  return `${a.id}  ${a.state.padEnd(9)}  ${a.createdAt}  ${a.requester.sub} → ${a.connection}  rule ${a.rule}  ${votes}/${a.minApprovals}  ${a.mode}\n${text.replace(/^/gm, "    ")}`;
 }
 
 export function registerApprovals(program: Command): void {
@@ -29,7 +34,7 @@ export function registerApprovals(program: Command): void {
     .action(action(async (opts: ApiTarget & { state: string; json?: boolean }) => {
       const q = opts.state === "all" ? "" : `?state=${encodeURIComponent(opts.state)}`;
       const { approvals: list } = await callApi<{ approvals: View[] }>(opts, "GET", `/api/approvals${q}`);
-      printResult(!!opts.json, list, list.length === 0 ? `no ${opts.state === "all" ? "" : `${opts.state} `}approvals` : list.map(line).join("\n"));
+      printResult(!!opts.json, list, list.length === 0 ? `no ${opts.state === "all" ? "" : `${opts.state} `}approvals` : list.map((a) => line(a)).join("\n"));
     }));
 
   common(approvals.command("show <id>").description("one approval with its votes"))
@@ -38,7 +43,7 @@ export function registerApprovals(program: Command): void {
       const voided = a.votes.filter((v) => v.decision === "approve").length - counted(a);
       const votes = a.votes.map((v) => `    ${v.decision} by ${v.sub} at ${v.at}${v.reason ? `: ${v.reason}` : ""}`).join("\n")
         + (voided > 0 ? `\n    (${voided} approving vote${voided > 1 ? "s" : ""} of revoked approvers no longer count)` : "");
-      printResult(!!opts.json, a, `${line(a)}${votes ? `\n${votes}` : ""}${a.reason ? `\n    reason: ${a.reason}` : ""}`);
+      printResult(!!opts.json, a, `${line(a, true)}${votes ? `\n${votes}` : ""}${a.reason ? `\n    reason: ${a.reason}` : ""}`);
     }));
 
   for (const decision of ["approve", "deny"] as const) {

@@ -6,6 +6,7 @@
  */
 import type { ApprovalOperation, Approval } from "../approvals/approval.js";
 import type { ApprovalService } from "../approvals/service.js";
+import { printable } from "../approvals/display.js";
 import { type OperationKeys, ruleBoundKeys } from "../approvals/keys.js";
 import { type RuleConfig, approvalSettings } from "../config/schema.js";
 import type { Session } from "./sessions.js";
@@ -57,7 +58,7 @@ export class ApprovalGate {
       session: session.id,
       connection: req.connection,
       rule,
-      operation: { ...op, display: this.redact(text) },
+      operation: { ...op, display: printable(this.redact(text)) },
       ...req.keys,
       mode: req.mode,
     });

@@ -9,7 +9,9 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import type { Server } from "node:http";
+import { type Server, request as httpRequest } from "node:http";
+import { connect } from "node:net";
+import { gzipSync } from "node:zlib";
 import { after, before, describe, it } from "node:test";
 import express from "express";
 import type { Approval } from "../../src/approvals/approval.js";
@@ -108,7 +110,8 @@ describe("HTTP approvals bind what was approved", () => {
     assert.equal(first.status, 428);
     const shown = approval(first.json.approval_id!).operation.display;
     const sha = createHash("sha256").update(bytes).digest("hex");
-    assert.match(shown, new RegExp(`binary body \\(application/octet-stream\\), not shown: 3000 bytes, sha256 ${sha}`));
+    assert.match(shown, new RegExp(`^\\[body: 3000 bytes, sha256 ${sha}\\]$`, "m"));
+    assert.match(shown, /binary body \(application\/octet-stream\), not shown: 3000 bytes/);
     gw.gw.approvals.decide(first.json.approval_id!, APPROVER(["security"]), "approve");
     const altered = Buffer.from(bytes);
     altered.writeUInt8(altered.readUInt8(2999) ^ 1, 2999);
@@ -124,7 +127,75 @@ describe("HTTP approvals bind what was approved", () => {
     const shown = approval(first.json.approval_id!).operation.display;
     const total = Buffer.byteLength(body);
     assert.ok(!shown.includes("9999999"), "the tail is not shown");
-    assert.match(shown, new RegExp(`body clipped for display: the first 65536 of ${total} bytes are shown; approving covers all ${total} bytes, sha256 ${createHash("sha256").update(body).digest("hex")}`));
+    assert.match(shown, new RegExp(`^\\[body: ${total} bytes, sha256 ${createHash("sha256").update(body).digest("hex")}\\]$`, "m"));
+    assert.match(shown, new RegExp(`body clipped for display: the first 65536 of ${total} bytes are shown; approving covers all ${total} bytes`));
+  });
+
+  it("the Host the agent sent (X-Forwarded-Host at the target) is bound and shown", async () => {
+    const body = JSON.stringify({ amount: 5000 });
+    // fetch() sets Host itself; an attacker's client sends what it likes.
+    const withHost = (host: string) => new Promise<{ status: number; json: { approval_id?: string } }>((resolve, reject) => {
+      const r = httpRequest({ host: "127.0.0.1", port: gw.httpPort, method: "POST", path: "/c/billing/v1/refunds/5", headers: { host, authorization: `Bearer ${token}`, "content-type": "application/json", prefer: "respond-async" } }, (res) => {
+        let text = "";
+        res.on("data", (c: Buffer) => { text += c.toString(); });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as { approval_id?: string } }));
+      });
+      r.on("error", reject);
+      r.end(body);
+    });
+    const first = await withHost("sandbox.bank.example");
+    assert.equal(first.status, 428);
+    assert.match(approval(first.json.approval_id!).operation.display, /^x-forwarded-host: sandbox\.bank\.example$/m);
+    gw.gw.approvals.decide(first.json.approval_id!, APPROVER(["security"]), "approve");
+    const before = arrived.length;
+    assert.equal((await withHost("prod.bank.example")).status, 428);
+    assert.equal(arrived.length, before);
+    assert.equal((await withHost("sandbox.bank.example")).status, 200);
+    assert.equal(arrived.at(-1)!.headers["x-forwarded-host"], "sandbox.bank.example");
+  });
+
+  it("an encoded '?' or '#' in the path is refused: it would read as a query to the rules and the approver", async () => {
+    const before = arrived.length;
+    for (const path of ["/v1/refunds/42%3Fdry_run=true", "/v1/refunds/42%23x", "/v1/refunds/42%3f"]) {
+      assert.equal((await post(path, "{}")).status, 400, path);
+    }
+    assert.equal(arrived.length, before);
+  });
+
+  it("a content-coded body is described, not shown as text; terminal escapes and bidi overrides are shown escaped", async () => {
+    const gz = await post("/v1/refunds/6", gzipSync(JSON.stringify({ amount: 9_000_000 })), { "content-encoding": "gzip" });
+    assert.equal(gz.status, 428);
+    const shown = approval(gz.json.approval_id!).operation.display;
+    assert.match(shown, /\[body in content coding gzip, not shown: \d+ bytes\]/);
+    assert.doesNotMatch(shown, /\x1f/, "no compressed bytes in the display");
+    const tricky = await post("/v1/refunds/7", "amount=900000&x=\x1b[2K\x1b[1G amount=10 \u202etxt.exe", { "content-type": "application/x-www-form-urlencoded" });
+    const text = approval(tricky.json.approval_id!).operation.display;
+    assert.doesNotMatch(text, /[\x1b\u202e]/);
+    assert.match(text, /amount=900000&x=\\u\{001b\}\[2K\\u\{001b\}\[1G amount=10 \\u\{202e\}txt\.exe/);
+  });
+
+  it("a long header cannot push the body out of what the approver sees", async () => {
+    const r = await post("/v1/refunds/8", JSON.stringify({ amount: 9_000_000 }), { "x-pad": "p".repeat(2400) });
+    const shown = approval(r.json.approval_id!).operation.display;
+    assert.ok(shown.indexOf("9000000") < 1000, "the body comes early in the display");
+    assert.match(shown, /x-pad: p{200}… \[2200 more characters not shown\]/);
+  });
+
+  it("pipelined held requests are all cancelled when their socket closes, and none runs", async () => {
+    const before = arrived.length;
+    const s = connect({ port: gw.httpPort, host: "127.0.0.1" });
+    await new Promise((resolve) => s.once("connect", resolve));
+    s.on("error", () => undefined);
+    const req = (id: string) => `POST /c/billing/v1/refunds/${id} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`;
+    s.write(req("p1") + req("p2"));
+    const pendingOf = () => gw.gw.approvals.list({ state: "pending" }).filter((a) => /POST \/v1\/refunds\/p[12]/.test(a.operation.display));
+    for (let i = 0; i < 500 && pendingOf().length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    const held = pendingOf();
+    assert.equal(held.length, 2, "both pipelined requests are held");
+    s.destroy();
+    for (let i = 0; i < 500 && held.some((a) => approval(a.id).state === "pending"); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(held.map((a) => approval(a.id).state), ["cancelled", "cancelled"]);
+    assert.equal(arrived.length, before);
   });
 
   it("a held approval is cancelled when its client goes away, and the request never runs", async () => {

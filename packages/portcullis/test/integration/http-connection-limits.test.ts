@@ -178,6 +178,30 @@ describe("HTTP listener connection limits", () => {
     assert.equal(await hits("request_timeout"), timeouts + 1);
   });
 
+  it("request_timeout runs until the request has arrived, also when it was answered early (413) or its headers come later on a kept connection", async () => {
+    const token = await gw.token("agent-1", ["agents"]);
+    // Answered 413 at once (Content-Length over max_request_body), then the body trickles on.
+    const early = await connectFrom(gw.httpPort, "127.0.0.8");
+    const earlyClosed = untilClosed(early);
+    early.write(`POST /c/web/upload HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer ${token}\r\nContent-Length: 50000000\r\n\r\nx`);
+    // Authenticated by its first request; the second request's headers trickle.
+    const kept = await connectFrom(gw.httpPort, "127.0.0.8");
+    const keptClosed = untilClosed(kept);
+    const first = nextResponse(kept);
+    kept.write(`GET /metrics HTTP/1.1\r\nHost: gateway\r\n${SCRAPE}\r\n`);
+    assert.match(await first, /^HTTP\/1\.1 200 /);
+    kept.write("GET /healthz HTTP/1.1\r\nHost: ga");
+    const drip = setInterval(() => { early.write("x"); kept.write("x"); }, 100);
+    try {
+      assert.match(await within(15_000, earlyClosed), /^HTTP\/1\.1 413 /, "answered 413, then closed");
+      assert.notEqual(await within(15_000, keptClosed), "timed out", "the trickled headers were cut off");
+    } finally {
+      clearInterval(drip);
+      early.destroy();
+      kept.destroy();
+    }
+  });
+
   it("a later keep-alive request without a token ends the connection it came on", async () => {
     const s = await connectFrom(gw.httpPort, "127.0.0.6");
     const closed = untilClosed(s);

@@ -6,6 +6,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { Logger } from "../../core/logger.js";
 import { backoff, postSigned } from "../../audit/webhook.js";
+import { clipped } from "../display.js";
 import type { Approval } from "../approval.js";
 
 /** Slack's replay window for signed requests. */
@@ -14,7 +15,8 @@ export const SLACK_BLOCK_ID = "portcullis_approval";
 
 export function slackMessage(a: Approval): Record<string, unknown> {
   const who = `\`${a.requester.sub}\` on \`${a.connection}\` (rule \`${a.rule}\`)`;
-  const op = a.operation.display.length > 2500 ? `${a.operation.display.slice(0, 2500)}…` : a.operation.display;
+  // A section holds 3000 characters; what does not fit is said to be missing, not silently dropped.
+  const op = clipped(a.operation.display, 2400, a.id);
   const need = a.minApprovals > 1 ? ` · ${a.minApprovals} approvals needed` : "";
   return {
     text: `Approval requested by ${a.requester.sub} on ${a.connection} (rule ${a.rule})`,

@@ -100,13 +100,16 @@ export class HttpTargets {
     let endReason = "client_closed";
     // The agent leaving ends the request: the target's answer is no longer wanted.
     let clientGone = false;
-    res.once("close", () => {
-      if (res.writableFinished) return;
+    const gone = () => {
+      if (res.writableFinished || clientGone) return;
       clientGone = true;
       abort.abort();
       // An approver must not be asked about a request nobody waits for any more.
       if (session) this.ctx.approvals.cancelHeld(session, "the client left");
-    });
+    };
+    // A pipelined request waiting its turn gets no 'close' of its response when the socket dies: the socket's counts too.
+    res.once("close", gone);
+    req.socket.once("close", gone);
     try {
       const principal = await this.authenticate(req, name);
       const connection = this.authorize(principal, name, req);
@@ -142,6 +145,7 @@ export class HttpTargets {
       }
       if (!clientGone) endReason = abort.signal.aborted ? endReason : `error: ${isPortcullisError(err) ? err.code : err instanceof Answer ? err.status : "internal"}`;
     } finally {
+      req.socket.off("close", gone);
       session?.close(endReason);
     }
   }
@@ -217,7 +221,11 @@ export class HttpTargets {
       if (decision.action === "deny") {
         throw new Answer(403, { error: "denied", rule: decision.rule, ...(decision.message ? { message: decision.message } : {}) });
       }
-      if (decision.action === "approve") durable = (await this.approve(session, connection, decision.rule!, { method, target: path + query, headers: opHeaders, body }, req)).durable;
+      if (decision.action === "approve") {
+        // A client already gone (a pipelined request behind a dead socket) asks nobody for approval.
+        if (signal.aborted) throw new PortcullisError("E_PROTOCOL", "the client has gone");
+        durable = (await this.approve(session, connection, decision.rule!, { method, target: path + query, headers: opHeaders, body }, req)).durable;
+      }
     } catch (err) {
       // An MCP client hears a refusal of its tool call as a JSON-RPC error, not as a broken transport.
       if (err instanceof Answer && mcp?.calls.length) throw mcpAnswer(mcp, err);
@@ -351,7 +359,7 @@ export class HttpTargets {
       session,
       connection: connection.name,
       rule,
-      operation: { type: "http", text: approvalText(request.method, request.target, headers, request.body) },
+      operation: { type: "http", text: approvalText(request.method, request.target, request.headers, request.body) },
       keys: httpOperationKeys(request.method, request.target, headers, request.body),
       mode: defer ? "defer" : "hold",
     });

@@ -1,9 +1,11 @@
 /**
  * An HTTP request as an approval binds it and as its approver reads it. The grant is bound to the
  * method, target, the headers the target will act on and every byte of the body (approvals/keys.ts);
- * the approver is shown the same: the headers, and the body, or when it cannot be shown whole (binary,
- * or longer than the display limit) its size and SHA-256 with a plain statement that it is not all
- * shown, so nobody approves bytes they were told nothing about.
+ * the approver is shown the same, facts first so that no channel that shortens the text can drop
+ * them: the request line, the body's size and SHA-256, the headers (a long value shortened, saying
+ * so), then the body, or, when it cannot be shown whole (binary, content-coded, or longer than the
+ * display limit), a plain statement of what is not shown. Nobody approves bytes they were told
+ * nothing about.
  */
 import { createHash } from "node:crypto";
 import { bodyKind } from "./body.js";
@@ -11,15 +13,17 @@ import { bodyKind } from "./body.js";
 /** Body text an approver is shown at most. */
 export const DISPLAYED_BODY_BYTES = 64 * 1024;
 
+/** A header value longer than this is shown shortened (a padding header must not push the body out of a notification). */
+const DISPLAYED_HEADER_CHARS = 200;
+
 /**
- * Headers that differ on every attempt without changing what the target does (tracing, the
- * gateway's own forwarding headers): a retry after approval sends new values, and binding them
- * would make the grant unusable. Every other forwarded header is bound.
+ * Tracing headers: random ids that differ on every attempt and that targets only log. A retry
+ * after approval sends new ones, and binding them would make the grant unusable; they are shown
+ * by name. X-Forwarded-For and -Proto are the gateway's own (the agent's address). Every other
+ * forwarded header, X-Forwarded-Host (the agent's Host) included, is bound.
  */
-const PER_ATTEMPT = new Set([
-  "traceparent", "tracestate", "baggage", "sentry-trace", "x-request-id", "x-correlation-id", "x-amzn-trace-id",
-  "date", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
-]);
+const PER_ATTEMPT = new Set(["traceparent", "tracestate", "sentry-trace", "x-amzn-trace-id", "x-forwarded-for", "x-forwarded-proto"]);
+const perAttempt = (name: string) => PER_ATTEMPT.has(name) || name.startsWith("x-b3-");
 
 /** Header values the approver sees as a size only (they may be the agent's own secrets). */
 const SECRET_NAMED = /cookie|token|secret|password|key|auth/i;
@@ -27,24 +31,35 @@ const SECRET_NAMED = /cookie|token|secret|password|key|auth/i;
 /** The forwarded headers an approval is bound to. */
 export function boundHeaders(forwarded: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(forwarded)) if (!PER_ATTEMPT.has(name) && !name.startsWith("x-b3-")) out[name] = value;
+  for (const [name, value] of Object.entries(forwarded)) if (!perAttempt(name)) out[name] = value;
   return out;
 }
 
-/** What the approver reads (before the gate masks sensitive values in it). */
-export function approvalText(method: string, target: string, headers: Readonly<Record<string, string>>, body: Buffer): string {
+/** What the approver reads (before the gate masks sensitive values in it and escapes controls). */
+export function approvalText(method: string, target: string, forwarded: Readonly<Record<string, string>>, body: Buffer): string {
   const lines = [`${method} ${target}`];
-  for (const name of Object.keys(headers).sort()) {
-    const value = headers[name]!;
-    lines.push(`${name}: ${SECRET_NAMED.test(name) ? `[not shown: ${Buffer.byteLength(value)} bytes]` : value}`);
+  if (body.length > 0) lines.push(`[body: ${body.length} bytes, sha256 ${createHash("sha256").update(body).digest("hex")}]`);
+  const unbound: string[] = [];
+  for (const name of Object.keys(forwarded).sort()) {
+    if (perAttempt(name)) {
+      unbound.push(name);
+      continue;
+    }
+    const value = forwarded[name]!;
+    const shown = SECRET_NAMED.test(name) ? `[not shown: ${Buffer.byteLength(value)} bytes]`
+      : value.length > DISPLAYED_HEADER_CHARS ? `${value.slice(0, DISPLAYED_HEADER_CHARS)}… [${value.length - DISPLAYED_HEADER_CHARS} more characters not shown]` : value;
+    lines.push(`${name}: ${shown}`);
   }
-  if (body.length === 0) return lines.join("\n");
-  const sha256 = createHash("sha256").update(body).digest("hex");
+  if (unbound.length) lines.push(`(tracing headers, not bound: ${unbound.join(", ")})`);
+  return body.length === 0 ? lines.join("\n") : `${lines.join("\n")}\n\n${bodyText(forwarded, body)}`;
+}
+
+function bodyText(headers: Readonly<Record<string, string>>, body: Buffer): string {
   const contentType = headers["content-type"];
-  if (bodyKind(contentType) === "binary") {
-    return `${lines.join("\n")}\n\n[binary body (${contentType}), not shown: ${body.length} bytes, sha256 ${sha256}]`;
-  }
-  if (body.length <= DISPLAYED_BODY_BYTES) return `${lines.join("\n")}\n\n${body.toString("utf8")}\n\n[body: ${body.length} bytes, sha256 ${sha256}]`;
-  return `${lines.join("\n")}\n\n${body.subarray(0, DISPLAYED_BODY_BYTES).toString("utf8")}\n\n`
-    + `[body clipped for display: the first ${DISPLAYED_BODY_BYTES} of ${body.length} bytes are shown; approving covers all ${body.length} bytes, sha256 ${sha256}]`;
+  const coding = (headers["content-encoding"] ?? "").trim().toLowerCase();
+  if (coding && coding !== "identity") return `[body in content coding ${coding}, not shown: ${body.length} bytes]`;
+  if (bodyKind(contentType) === "binary") return `[binary body (${contentType}), not shown: ${body.length} bytes]`;
+  if (body.length <= DISPLAYED_BODY_BYTES) return body.toString("utf8");
+  return `${body.subarray(0, DISPLAYED_BODY_BYTES).toString("utf8")}\n`
+    + `[body clipped for display: the first ${DISPLAYED_BODY_BYTES} of ${body.length} bytes are shown; approving covers all ${body.length} bytes]`;
 }

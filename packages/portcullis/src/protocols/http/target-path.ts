@@ -5,6 +5,8 @@
  * past `/admin/**` and `/v1/refunds/**`. Forms that targets disagree about are refused, since no
  * rule could be sure to match them (each is documented in docs/http.md):
  * - encoded slash, backslash and NUL (`%2F`, `%5C`, `%00`), and malformed percent-encoding;
+ * - encoded `?` and `#` (`%3F`, `%23`): decoded, `/items/42%3Fdry_run=true` reads as a path with a
+ *   query, to rules and to an approver, while the target gets one segment `42?dry_run=true`;
  * - `;` (matrix parameters: Spring and Tomcat drop `;x=1` from a segment before routing, Express
  *   keeps it), raw or encoded;
  * - empty segments (`//`: nginx and some frameworks merge them, Express does not);
@@ -47,6 +49,7 @@ export function targetPath(rawUrl: string, connection: string): TargetPath {
 
 /** Why targets could route a decoded path differently from its plain reading; undefined when they cannot. */
 function ambiguity(path: string): string | undefined {
+  if (/[?#]/.test(path)) return "an encoded '?' or '#' in the path";
   if (path.includes(";")) return "';' (matrix parameters) in the path";
   if (path.includes("//")) return "an empty segment ('//') in the path";
   if (/[. ](\/|$)/.test(path)) return "a path segment ending in '.' or a space";

@@ -1,0 +1,32 @@
+/**
+ * What approvers read: the agent's text with every control and invisible character escaped, and
+ * shortened only with a line saying so (Slack, the CLI's list).
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { Approval } from "../../src/approvals/approval.js";
+import { clipped, printable } from "../../src/approvals/display.js";
+import { slackMessage } from "../../src/approvals/notifiers/slack.js";
+
+describe("approval display", () => {
+  it("escapes terminal escapes, carriage returns, C1 controls, bidi overrides and invisible characters; keeps newlines, tabs and other text", () => {
+    const text = "DELETE /x\n\tamount=10\x1b[2K\x1b[1G\rok\u0085\u202egnp.exe\u2066\u200b\ufeffé日本";
+    assert.equal(printable(text), "DELETE /x\n\tamount=10\\u{001b}[2K\\u{001b}[1G\\u{000d}ok\\u{0085}\\u{202e}gnp.exe\\u{2066}\\u{200b}\\u{feff}é日本");
+    for (let c = 0; c < 0x20; c++) if (c !== 0x0a && c !== 0x09) assert.doesNotMatch(printable(String.fromCharCode(c)), /[\x00-\x1f]/);
+  });
+
+  it("shortens only with a line that says how much is missing and where the whole is", () => {
+    assert.equal(clipped("short", 10, "a1"), "short");
+    const long = clipped("x".repeat(50), 10, "a1");
+    assert.equal(long, `${"x".repeat(10)}\n… [clipped here: 10 of 50 characters shown; the whole operation: portcullis approvals show a1]`);
+  });
+
+  it("a Slack message of a long operation says it is clipped and keeps what comes first", () => {
+    const display = `POST /v1/payouts\n[body: 9000 bytes, sha256 abc]\n${"y".repeat(5000)}`;
+    const a = { id: "ap-1", requester: { sub: "agent-1", groups: [], iss: "dev" }, connection: "billing", rule: "payouts", minApprovals: 1, mode: "hold", expiresAt: "2026-12-03T00:00:00Z", operation: { type: "http", display } } as unknown as Approval;
+    const text = JSON.stringify(slackMessage(a));
+    assert.match(text, /\[body: 9000 bytes, sha256 abc\]/);
+    assert.match(text, /clipped here: 2400 of 5048 characters shown; the whole operation: portcullis approvals show ap-1/);
+    assert.ok(text.length < 4000);
+  });
+});
