@@ -6,8 +6,7 @@
  * reference, JSON building) is masked whole, and a name that could refer to a masked column in any
  * relation in scope is treated as if it does.
  */
-
-type Node = Record<string, unknown>;
+import { type Node, isObj, unwrap } from "../policy/sql/ast.js";
 
 /** What the analysis knows about a relation in scope. */
 export interface RelationTaint {
@@ -32,16 +31,6 @@ export interface OutputTaint {
   /** Whether the target list holds `*` / `rel.*` (positions in the result are then not 1:1). */
   hasStar: boolean;
   anyTainted: boolean;
-}
-
-const isObj = (v: unknown): v is Node => typeof v === "object" && v !== null && !Array.isArray(v);
-
-function unwrap(v: unknown): [string, Node] | undefined {
-  if (!isObj(v)) return undefined;
-  const keys = Object.keys(v);
-  if (keys.length !== 1) return undefined;
-  const inner = v[keys[0]!];
-  return /^[A-Z]/.test(keys[0]!) && isObj(inner) ? [keys[0]!, inner] : undefined;
 }
 
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);

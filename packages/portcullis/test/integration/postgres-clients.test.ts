@@ -336,11 +336,11 @@ describe("node-postgres through the gateway", BLOCK, () => {
     ]);
   });
 
-  it("refuses unparseable SQL in PostgreSQL's place, with the same effect on the transaction", async () => {
-    // The default policy denies what it cannot parse (rule default-deny-unknown): the agent gets
-    // 42501 where PostgreSQL says 42601, and everything else — the aborted transaction, the
-    // pipeline discarded to Sync, the usable session afterwards — is as PostgreSQL does it.
-    const syntaxErrors = new Set([2, 6]);
+  it("answers unparseable SQL in PostgreSQL's place, as PostgreSQL does (42601, message, position)", async () => {
+    // Text the parser rejects never reaches the target: the gateway answers with the parser's own
+    // error (it is PostgreSQL's parser), and everything else — the aborted transaction, the pipeline
+    // discarded to Sync, the usable session afterwards — is as PostgreSQL does it.
+    const syntaxErrors = new Set([2, 6, 8]);
     const scenario = (side: Side) =>
       withPg(side, async (c) => {
         const steps: Record<string, unknown>[] = [];
@@ -352,13 +352,15 @@ describe("node-postgres through the gateway", BLOCK, () => {
         steps.push(await pgOutcome(c, "select 3 as three"));
         steps.push(await pgOutcome(c, { text: "selec $1", values: [1] }));
         steps.push(await pgOutcome(c, { name: "after_refusal", text: "select $1::int as n", values: [4] }));
+        steps.push(await pgOutcome(c, "select 'ééé' as e, 1 2"));
         return steps;
       });
     const gateway = await scenario("gateway");
     const direct = await scenario("direct");
     for (const i of syntaxErrors) {
       assert.equal((direct[i]!.error as { code: string }).code, "42601", `direct step ${i}`);
-      assert.deepEqual(pick(gateway[i]!.error as object, ["code", "severity", "detail"]), { code: "42501", severity: "ERROR", detail: "rule: default-deny-unknown" });
+      const fields = ["code", "severity", "message", "position"];
+      assert.deepEqual(pick(gateway[i]!.error as object, fields), pick(direct[i]!.error as object, fields), `step ${i}`);
     }
     const others = (steps: Record<string, unknown>[]) => steps.filter((_, i) => !syntaxErrors.has(i));
     assert.deepStrictEqual(canon(others(gateway)), canon(others(direct)));

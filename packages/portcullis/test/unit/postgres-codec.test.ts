@@ -247,10 +247,10 @@ describe("takeStartupPacket", () => {
 
   it("refuses a length below 8 or above the limit", () => {
     for (const len of [0, 4, 7, -1, -0x80000000]) {
-      assertPortcullis(() => takeStartupPacket(int32(len), MAX_STARTUP_PACKET), "E_PROTOCOL", /invalid startup packet length/);
+      assertPortcullis(() => takeStartupPacket(int32(len), MAX_STARTUP_PACKET), "E_PROTOCOL", /invalid length of startup packet/);
     }
     for (const len of [MAX_STARTUP_PACKET + 1, 0x7fffffff]) {
-      assertPortcullis(() => takeStartupPacket(int32(len), MAX_STARTUP_PACKET), "E_PROTOCOL", /invalid startup packet length/);
+      assertPortcullis(() => takeStartupPacket(int32(len), MAX_STARTUP_PACKET), "E_PROTOCOL", /invalid length of startup packet/);
     }
     // The limit itself is allowed (and waits for the body).
     assert.equal(takeStartupPacket(int32(MAX_STARTUP_PACKET), MAX_STARTUP_PACKET), undefined);

@@ -11,10 +11,11 @@
  * own privileges' job.
  */
 import lpq from "libpg-query";
+import { type Node, isObj, strings, unwrap } from "./ast.js";
 import { codeBody, doBlockText, readPlpgsql } from "./code-bodies.js";
 import { type CallArgs, type DynamicCall, type Literal, dynamicCall, impliedCalls } from "./dynamic-functions.js";
 import { SIMPLE_KIND, type StatementKind } from "./kinds.js";
-import { LEXER_SETTINGS } from "./lexer-settings.js";
+import { type PinnedSetting, pinnedSetting, setConfigKeepsLexing, setKeepsLexing } from "./lexer-settings.js";
 import type { SearchPathChange } from "./search-path.js";
 
 export interface TableName {
@@ -61,35 +62,18 @@ export interface StatementInfo {
   setsSearchPath?: SearchPathChange;
   /** Why the statement is `unknown`, when it is. */
   error?: string;
+  /**
+   * When the text does not parse: the parser's message and where (a 0-based character index). The
+   * parser is PostgreSQL's own, so this is what PostgreSQL would answer (42601).
+   */
+  syntaxError?: { message: string; cursor: number };
 }
-
-type Node = Record<string, unknown>;
 
 let loaded: Promise<void> | undefined;
 /** The parser is WebAssembly; it must be loaded once before classify() is called. */
 export function loadSqlParser(): Promise<void> {
   loaded ??= lpq.loadModule();
   return loaded;
-}
-
-const isObj = (v: unknown): v is Node => typeof v === "object" && v !== null && !Array.isArray(v);
-
-/** The single PascalCase key of a wrapped node: {"SelectStmt": {...}} → ["SelectStmt", {...}]. */
-function unwrap(v: unknown): [string, Node] | undefined {
-  if (!isObj(v)) return undefined;
-  const keys = Object.keys(v);
-  if (keys.length !== 1) return undefined;
-  const k = keys[0]!;
-  const inner = v[k];
-  return /^[A-Z]/.test(k) && isObj(inner) ? [k, inner] : undefined;
-}
-
-function strings(list: unknown): string[] {
-  if (!Array.isArray(list)) return [];
-  return list.flatMap((item) => {
-    const w = unwrap(item);
-    return w && w[0] === "String" && typeof w[1].sval === "string" ? [w[1].sval] : [];
-  });
 }
 
 function rangeVarName(rv: Node): TableName {
@@ -210,6 +194,8 @@ class Collector {
   private readKind: StatementKind = "select";
   /** Inside a function's SET clause (CREATE/ALTER FUNCTION): a setting there applies while the function runs, not to the session. */
   private functionSettings = 0;
+  /** Inside a query's target list: the one setting name its pg_settings rows can have (lexer-settings.ts). */
+  private pinnedSetting: PinnedSetting | undefined;
   private depth = 0;
 
   /** @param text the statement's own SQL text (function bodies are re-parsed from it) */
@@ -368,9 +354,7 @@ class Collector {
         // set_config('search_path', ...) can set anything, computed at run time.
         if (name.endsWith("set_config")) {
           this.info.setsSearchPath = "unknown";
-          const first = unwrap(Array.isArray(n.args) ? n.args[0] : undefined);
-          const literal = first?.[0] === "A_Const" && isObj(first[1].sval) ? first[1].sval.sval : undefined;
-          if (typeof literal !== "string" || LEXER_SETTINGS.has(literal.toLowerCase())) this.info.changesLexing = true;
+          if (!setConfigKeepsLexing(n.args, this.pinnedSetting)) this.info.changesLexing = true;
         }
         // These run SQL text, or read relations, named by a value (dynamic-functions.ts).
         const d = dynamicCall(name.slice(name.lastIndexOf(".") + 1), callArgs(n.args));
@@ -416,7 +400,17 @@ class Collector {
             this.target("ddl", n.intoClause.rel);
           }
           if (!n.fromClause && !n.larg && !n.valuesLists) this.addAction({ kind: "select" });
-          this.walkFields(n, ["withClause", "intoClause"]);
+          // The setting name pg_settings rows carry reaches set_config in this query's target list only.
+          const outer = this.pinnedSetting;
+          try {
+            for (const [k, v] of Object.entries(n)) {
+              if (k === "withClause" || k === "intoClause") continue;
+              this.pinnedSetting = k === "targetList" ? pinnedSetting(n) : undefined;
+              this.walk(v);
+            }
+          } finally {
+            this.pinnedSetting = outer;
+          }
         }));
         return;
       case "InsertStmt":
@@ -556,8 +550,7 @@ class Collector {
         this.addKind("ddl");
         this.addAction({ kind: "ddl" });
         const set = isObj(n.setstmt) ? n.setstmt : undefined;
-        const name = typeof set?.name === "string" ? set.name.toLowerCase() : "";
-        if (LEXER_SETTINGS.has(name)) this.info.changesLexing = true;
+        if (set && !setKeepsLexing(set)) this.info.changesLexing = true;
         return;
       }
       case "DoStmt":
@@ -575,7 +568,7 @@ class Collector {
         const kind = name === "transaction" ? "transaction" : "set";
         this.addKind(kind);
         this.addAction({ kind });
-        if (LEXER_SETTINGS.has(name)) this.info.changesLexing = true;
+        if (!setKeepsLexing(n)) this.info.changesLexing = true;
         if (this.functionSettings > 0) return;
         if (name === "search_path" || n.kind === "VAR_RESET_ALL") this.info.setsSearchPath = searchPathOf(n);
         // `$user` on the path is the current role: the gateway keeps the connection's user for it.
@@ -746,7 +739,11 @@ export function classifySql(sql: string): StatementInfo[] {
   try {
     tree = lpq.parseSync(sql) as typeof tree;
   } catch (err) {
-    return [UNKNOWN(err instanceof RangeError ? "statement too deeply nested to analyse" : (err as Error).message)];
+    if (err instanceof RangeError) return [UNKNOWN("statement too deeply nested to analyse")];
+    const details = (err as { sqlDetails?: { message?: unknown; cursorPosition?: unknown } }).sqlDetails;
+    const message = (err as Error).message;
+    if (typeof details?.cursorPosition !== "number") return [UNKNOWN(message)];
+    return [{ ...UNKNOWN(message), syntaxError: { message, cursor: details.cursorPosition } }];
   }
   const bytes = Buffer.from(sql);
   return (tree.stmts ?? []).map((s) => classifyTree(s.stmt, statementText(bytes, s)));

@@ -16,6 +16,7 @@ import { RUN_CONTEXT_KEYS, type Principal, type RunContext, sessionDeadline } fr
 import { CancelKeys } from "./cancel-keys.js";
 import { fatal, sqlstateFor } from "./errors.js";
 import { AUTH, MSG, decodeParameterStatus, decodePassword, decodeStartupPacket, encode } from "./messages.js";
+import { InvalidStartupLength } from "./framer.js";
 import { HandshakeReader } from "./reader.js";
 import { type MessageStage, Pump } from "./relay.js";
 import { lexerSettingSafe } from "../../policy/sql/lexer-settings.js";
@@ -508,6 +509,12 @@ class FrontendConnection {
 
   /** Refusal before or during login: one FATAL ErrorResponse, then close. */
   private refuse(err: unknown): void {
+    if (err instanceof InvalidStartupLength) {
+      this.ctx.metrics.protocolErrors.inc({ protocol: "postgres" });
+      this.ctx.logger.info({ client: this.clientAddress, reason: err.message }, "postgres connection closed: not a startup packet");
+      this.closeWith(undefined, "error: E_PROTOCOL");
+      return;
+    }
     const known = isPortcullisError(err);
     if (!known) this.ctx.logger.error({ err, client: this.clientAddress }, "postgres session failed");
     else if (err.code === "E_PROTOCOL" || err.code === "E_MESSAGE_TOO_LARGE") this.ctx.metrics.protocolErrors.inc({ protocol: "postgres" });
@@ -539,13 +546,15 @@ class FrontendConnection {
     this.closeWith(fatal(sqlstate, message), reason);
   }
 
-  private closeWith(message: Buffer, reason: string): void {
+  /** Sends `message` (a FATAL; none for a connection PostgreSQL would close silently) and ends the connection. */
+  private closeWith(message: Buffer | undefined, reason: string): void {
     // Read nothing more from a connection being refused or ended.
     this.reader?.detach();
     this.reader = undefined;
     this.socket.pause();
     if (!this.socket.destroyed) {
-      this.socket.end(message);
+      if (message) this.socket.end(message);
+      else this.socket.end();
       // A client that never reads must not keep the socket open.
       setTimeout(() => this.socket.destroy(), 2000).unref();
     }
@@ -555,13 +564,15 @@ class FrontendConnection {
 
   private finish(reason: string): void {
     if (this.ended) return;
-    if (reason === "upstream_closed" && this.clientTerminated) reason = "client_closed";
     this.ended = true;
     clearTimeout(this.expiryTimer);
     if (this.cancelProcessId !== undefined) this.cancelKeys.release(this.cancelProcessId);
+    // The target closing (after the agent's Terminate, or on its own) closes the agent's socket at
+    // once: a client that waits for the server's EOF after Terminate must not hang.
+    if (reason === "upstream_closed") this.socket.end();
+    if (reason === "upstream_closed" && this.clientTerminated) reason = "client_closed";
     if (reason === "client_closed") this.upstream?.socket.destroy();
     else this.upstream?.socket.end();
-    if (reason === "upstream_closed") this.socket.end();
     if (this.session) {
       this.ctx.approvals.cancelHeld(this.session, "the session ended");
       this.ctx.metrics.sessionsActive.dec({ protocol: "postgres", connection: this.session.record.connection });

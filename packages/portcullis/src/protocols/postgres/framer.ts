@@ -69,13 +69,22 @@ export class Framer {
   }
 }
 
+/**
+ * A startup packet whose length PostgreSQL would not read. PostgreSQL answers it with nothing and
+ * closes the connection (a COMMERROR, logged on the server only); so does the gateway, since a
+ * client that sent it is not speaking the protocol and some (node-postgres) fail on a FATAL here.
+ */
+export class InvalidStartupLength extends PortcullisError {
+  constructor(length: number) {
+    super("E_PROTOCOL", `invalid length of startup packet (${length})`);
+  }
+}
+
 /** Reads one untyped startup-phase packet (int32 length + body) from the head of `buf`. */
 export function takeStartupPacket(buf: Buffer, maxLength: number): { packet: Buffer; rest: Buffer } | undefined {
   if (buf.length < 4) return undefined;
   const len = buf.readInt32BE(0);
-  if (len < 8 || len > maxLength) {
-    throw new PortcullisError("E_PROTOCOL", `invalid startup packet length ${len}`);
-  }
+  if (len < 8 || len > maxLength) throw new InvalidStartupLength(len);
   if (buf.length < len) return undefined;
   return { packet: buf.subarray(0, len), rest: buf.subarray(len) };
 }

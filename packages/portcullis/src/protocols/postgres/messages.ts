@@ -12,8 +12,8 @@ export const PROTOCOL_3_0 = 196608;
 export const SSL_REQUEST_CODE = 80877103;
 export const GSSENC_REQUEST_CODE = 80877104;
 export const CANCEL_REQUEST_CODE = 80877102;
-/** PostgreSQL's own limit on a startup packet (MAX_STARTUP_PACKET_LENGTH). */
-export const MAX_STARTUP_PACKET = 10_000;
+/** PostgreSQL's own limit on a startup packet: MAX_STARTUP_PACKET_LENGTH (10000) bytes after the length word. */
+export const MAX_STARTUP_PACKET = 10_004;
 
 export const MSG = {
   // frontend
@@ -258,6 +258,8 @@ export interface PgErrorSpec {
   message: string;
   detail?: string;
   hint?: string;
+  /** Where in the statement text the error is: a 1-based character index, as PostgreSQL's P field. */
+  position?: number;
 }
 
 /** An ErrorResponse (or NoticeResponse) the gateway speaks in its own name. */
@@ -265,5 +267,6 @@ export function pgError(spec: PgErrorSpec, type: number = MSG.ErrorResponse): Bu
   const fields: [string, string][] = [["S", spec.severity], ["V", spec.severity], ["C", spec.code], ["M", spec.message]];
   if (spec.detail) fields.push(["D", spec.detail]);
   if (spec.hint) fields.push(["H", spec.hint]);
+  if (spec.position !== undefined) fields.push(["P", String(spec.position)]);
   return encode.errorFields(type, fields);
 }

@@ -18,7 +18,7 @@ import type { ClassificationCache } from "../../policy/sql/cache.js";
 import { type StatementInfo, resolveExecute } from "../../policy/sql/classify.js";
 import { type PathWalk, type SearchPath, pathChangeOf } from "../../policy/sql/search-path.js";
 import type { Frame } from "./framer.js";
-import { MSG, decodeBind, decodeExecute, decodeParse, decodeQuery, encode, pgError } from "./messages.js";
+import { MSG, type PgErrorSpec, decodeBind, decodeExecute, decodeParse, decodeQuery, encode, pgError } from "./messages.js";
 import type { MessageStage, Verdict } from "./relay.js";
 import type { PreparedStatement, Portal, Resolution, SessionState } from "./session-objects.js";
 import { MASKED_STORE_MESSAGE, MASKED_STORE_RULE } from "./masked-stores.js";
@@ -72,8 +72,12 @@ interface Prepared {
 const unknownName = (what: "statement" | "portal", name: string): Decision => ({
   action: "deny",
   rule: what === "statement" ? "unknown-prepared-statement" : "unknown-portal",
-  message: `${what === "statement" ? "prepared statement" : "portal"} "${name}" is not known to the gateway`,
+  // PostgreSQL's own words (clients match on them); the gateway knows no such name, whatever the target holds.
+  message: what === "statement" ? (name === "" ? "unnamed prepared statement does not exist" : `prepared statement "${name}" does not exist`) : `portal "${name}" does not exist`,
 });
+
+/** Text the parser rejects: never forwarded, answered as PostgreSQL would (and audited as refused). */
+const SYNTAX_ERROR_RULE = "syntax-error";
 
 const UNKNOWN_CALL: StatementInfo[] = [{ kinds: ["unknown"], actions: [{ kind: "unknown" }], tables: [], functions: [], error: "fast-path function call" }];
 
@@ -204,26 +208,35 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
    * Replaces a refused message with one that fails at the target, and remembers to rewrite that
    * failure. `segment` is the refused message's segment, when the refusal comes after a wait.
    */
-  const refuseWith = (sqlstate: string, message: string, detail: string | undefined, extended: boolean, segment = state.sent): Verdict => {
+  const refuseWith = (sqlstate: string, message: string, fields: Pick<PgErrorSpec, "detail" | "position">, extended: boolean, segment = state.sent): Verdict => {
     const nonce = `portcullis_denied_${randomBytes(8).toString("hex")}`;
-    const error = pgError({ severity: "ERROR", code: sqlstate, message, ...(detail ? { detail } : {}) });
+    const error = pgError({ severity: "ERROR", code: sqlstate, message, ...fields });
     refusals.push({ nonce: Buffer.from(nonce), error, segment });
     return { forward: [extended ? encode.parse("", nonce) : encode.query(nonce)] };
   };
 
   const refuse = (decision: Decision, sqlstate: string, extended: boolean): Verdict => {
     const text = decision.rule ? `portcullis: denied by rule ${decision.rule}` : "portcullis: denied";
-    return refuseWith(sqlstate, decision.message ? `${text}: ${decision.message}` : text, decision.rule ? `rule: ${decision.rule}` : undefined, extended);
+    return refuseWith(sqlstate, decision.message ? `${text}: ${decision.message}` : text, decision.rule ? { detail: `rule: ${decision.rule}` } : {}, extended);
   };
 
   /** Containment's refusal of an operation policy allowed (a spent budget, a revoked identity). */
-  const refuseFor = (r: ContainmentRefusal, extended: boolean): Verdict => refuseWith(sqlstateFor(r.code), r.message, undefined, extended);
+  const refuseFor = (r: ContainmentRefusal, extended: boolean): Verdict => refuseWith(sqlstateFor(r.code), r.message, {}, extended);
 
   /** A refusal of a name the gateway does not know: audited like any denial. */
   const refuseUnknown = (what: "statement" | "portal", name: string, sqlstate: string): Verdict => {
     const d = unknownName(what, name);
     deps.onOperation?.(report([], d, "execute").op, true);
-    return refuse(d, sqlstate, true);
+    return refuseWith(sqlstate, d.message!, { detail: `portcullis: the gateway holds no ${what} of this name on this session` }, true);
+  };
+
+  /** A Query or Parse whose text does not parse: PostgreSQL's 42601, its message and position. */
+  const refuseSyntax = (p: Prepared, extended: boolean): Verdict | undefined => {
+    const error = p.infos.length === 1 ? p.infos[0]!.syntaxError : undefined;
+    if (!error) return undefined;
+    const d: Decision = { action: "deny", rule: SYNTAX_ERROR_RULE, message: error.message };
+    deps.onOperation?.(report(p.infos, d, extended ? "prepare" : "execute").op, extended);
+    return refuseWith("42601", error.message, { position: error.cursor + 1 }, extended);
   };
 
   /**
@@ -251,7 +264,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
     const segment = heldSegment ?? state.sent;
     return ticket.durable.then(
       () => undefined,
-      () => refuseWith(AUDIT_UNAVAILABLE.sqlstate, AUDIT_UNAVAILABLE.message, undefined, extended, segment),
+      () => refuseWith(AUDIT_UNAVAILABLE.sqlstate, AUDIT_UNAVAILABLE.message, {}, extended, segment),
     );
   };
 
@@ -274,16 +287,16 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
     if (outcome.kind === "run") return whenDurable({ op: ticket.op, ...(outcome.durable ? { durable: outcome.durable } : {}) }, extended);
     const id = outcome.approval.id;
     if (outcome.kind === "defer") {
-      return refuseWith("PX001", `portcullis: approval required by rule ${decision.rule}: approval id ${id}`, `approval_id: ${id}`, extended);
+      return refuseWith("PX001", `portcullis: approval required by rule ${decision.rule}: approval id ${id}`, { detail: `approval_id: ${id}` }, extended);
     }
     const segment = state.sent;
     return outcome.settled.then((r) => {
       if (r.kind === "run") return whenDurable({ op: ticket.op, ...(r.durable ? { durable: r.durable } : {}) }, extended, segment);
       const a = r.approval;
       if (a.state === "cancelled" && a.reason === CLIENT_CANCEL) {
-        return refuseWith("57014", `portcullis: canceling statement due to user request (approval ${id} cancelled)`, `approval_id: ${id}`, extended, segment);
+        return refuseWith("57014", `portcullis: canceling statement due to user request (approval ${id} cancelled)`, { detail: `approval_id: ${id}` }, extended, segment);
       }
-      return refuseWith("PX002", `portcullis: approval ${id} ${a.state}${a.reason ? `: ${a.reason}` : ""}`, `approval_id: ${id}`, extended, segment);
+      return refuseWith("PX002", `portcullis: approval ${id} ${a.state}${a.reason ? `: ${a.reason}` : ""}`, { detail: `approval_id: ${id}` }, extended, segment);
     });
   };
 
@@ -308,7 +321,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
       const d: Decision = { action: "deny", rule: MASKED_STORE_RULE, message: MASKED_STORE_MESSAGE };
       deps.onOperation?.(report(resolveInOrder(p.infos), d, "execute", p.summary).op, extended);
       const text = `portcullis: denied by rule ${MASKED_STORE_RULE}: ${MASKED_STORE_MESSAGE}`;
-      return refuseWith("42501", text, `rule: ${MASKED_STORE_RULE}`, extended, segment);
+      return refuseWith("42501", text, { detail: `rule: ${MASKED_STORE_RULE}` }, extended, segment);
     });
   };
 
@@ -338,6 +351,8 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
         const sql = decodeQuery(frame);
         return whenLexingSettled(sql, false, () => {
           const prepared = { ...deps.cache.facts(sql), text: sql };
+          const syntax = refuseSyntax(prepared, false);
+          if (syntax) return syntax;
           const wait = executeWait(prepared.infos);
           if (wait) return wait.then(() => guarded(prepared, executedTexts(prepared.infos, sql), false, () => judgeRun(prepared, false)));
           return guarded(prepared, executedTexts(prepared.infos, sql), false, () => judgeRun(prepared, false));
@@ -346,7 +361,7 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
       case MSG.Parse: {
         const { query } = decodeParse(frame);
         const prepared = { ...deps.cache.facts(query), text: query };
-        return whenLexingSettled(query, true, () => withPath((w) => {
+        return whenLexingSettled(query, true, () => refuseSyntax(prepared, true) ?? withPath((w) => {
           const { decision, ticket } = judge(prepared, "prepare", w);
           // A statement that needs approval may be prepared: it is its Execute that waits.
           if (decision.action === "deny") {

@@ -1,0 +1,149 @@
+/**
+ * Wire details a client sees as it would from PostgreSQL, with PostgreSQL itself as the witness
+ * (the same bytes sent straight to the target): Terminate closes the socket at once; text the
+ * parser rejects is answered 42601 with the parser's message and position, and never reaches the
+ * target; unknown statements and portals are answered in PostgreSQL's words; setting a protected
+ * setting to the value it must have anyway (every dump's SET client_encoding = 'UTF8', pg_dump's
+ * set_config over pg_settings) is allowed, and every other way of changing one is still refused.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { after, before, describe, it } from "node:test";
+import {
+  type RawPg, RawPg as Raw, bindMessage, errorFields, executeMessage, parseMessage, queryMessage, rawLogin, simpleQuery, startupPacket, syncMessage, terminateMessage,
+} from "../support/raw-pg.js";
+import { UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+
+/** What `p` gives, or "timed out" after `ms` (a test must fail, not hang). */
+function within<T>(ms: number, p: Promise<T>): Promise<T | "timed out"> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<"timed out">((resolve) => { timer = setTimeout(() => resolve("timed out"), ms); })]).finally(() => clearTimeout(timer));
+}
+
+describe("PostgreSQL wire details through the gateway, as from PostgreSQL", () => {
+  let target: TestTarget;
+  let gw: TestGateway;
+  const targetLog = () => readFileSync(target.pg.logFile, "utf8");
+
+  before(async () => {
+    target = await startTarget({ authMethod: "trust", settings: { log_statement: "all" } });
+    gw = await startTestGateway({ target });
+  });
+  after(async () => {
+    await gw?.stop();
+    await target?.stop();
+  });
+
+  /** A logged-in raw session: through the gateway, or straight to the target (trust). */
+  const session = async (side: "gateway" | "direct"): Promise<RawPg> => {
+    if (side === "gateway") return (await rawLogin(gw.port, await gw.token())).conn;
+    const conn = await Raw.connect(target.pg.port);
+    await conn.write(startupPacket({ user: UPSTREAM_USER, database: "app" }));
+    await conn.readUntil("Z", 15_000);
+    return conn;
+  };
+
+  it("Terminate: the gateway closes the client's socket at once, as PostgreSQL does", async () => {
+    for (const side of ["gateway", "direct"] as const) {
+      const conn = await session(side);
+      await conn.write(terminateMessage());
+      const closed = await within(5_000, conn.readToClose());
+      assert.notEqual(closed, "timed out", `${side}: the socket was not closed after Terminate`);
+      if (closed !== "timed out") assert.deepEqual(closed.messages, [], `${side} sends nothing after Terminate`);
+    }
+  });
+
+  it("a syntax error is answered 42601 with PostgreSQL's message and position, simple and extended, and never forwarded", async () => {
+    // Tagged per side, in tags of one length so that positions agree.
+    const texts = (tag: string) => [`selec 1 /*${tag}-a*/`, `select 1 + /*${tag}-b*/`, `select 'ééé' as e, 1 2 /*${tag}-c*/`, `select 1; selct 2 /*${tag}-d*/`, `select $$x /*${tag}-e*/`];
+    const answers: Record<string, Record<string, string>[]> = {};
+    for (const side of ["gateway", "direct"] as const) {
+      const conn = await session(side);
+      const out: Record<string, string>[] = [];
+      for (const sql of texts(side === "gateway" ? "gw" : "pg")) {
+        const simple = await simpleQuery(conn, sql);
+        out.push(simple.error!);
+        await conn.write(Buffer.concat([parseMessage("", sql), bindMessage("", ""), executeMessage(""), syncMessage()]));
+        const msgs = await conn.readUntil("Z", 15_000, false);
+        assert.deepEqual(msgs.map((m) => m.type), ["E", "Z"], `${side} ${sql}`);
+        out.push(errorFields(msgs[0]!.body));
+      }
+      assert.deepEqual((await simpleQuery(conn, "select 'usable'")).rows, [["usable"]]);
+      conn.end();
+      answers[side] = out;
+    }
+    const pick = (f: Record<string, string>) => ({ S: f.S, C: f.C, M: f.M?.replace("/*gw-", "/*pg-"), P: f.P });
+    assert.deepEqual(answers.gateway!.map(pick), answers.direct!.map(pick));
+    assert.ok(answers.gateway!.every((f) => f.C === "42601"));
+    // The witness works (the direct texts are in the target's log); none of the gateway's reached it.
+    assert.ok(targetLog().includes("/*pg-a*/"));
+    for (const sql of texts("gw")) assert.ok(!targetLog().includes(sql.slice(sql.indexOf("/*"))), `${sql} reached the target`);
+  });
+
+  it("unknown prepared statements and portals are answered in PostgreSQL's words", async () => {
+    const answers: Record<string, string[][]> = {};
+    for (const side of ["gateway", "direct"] as const) {
+      const conn = await session(side);
+      await conn.write(Buffer.concat([bindMessage("", "ghost_statement"), syncMessage(), bindMessage("", ""), syncMessage(), executeMessage("ghost_portal"), syncMessage()]));
+      const out: string[][] = [];
+      for (let i = 0; i < 3; i++) {
+        const msgs = await conn.readUntil("Z", 15_000, false);
+        const f = errorFields(msgs.find((m) => m.type === "E")!.body);
+        out.push([f.C!, f.M!]);
+      }
+      conn.end();
+      answers[side] = out;
+    }
+    assert.deepEqual(answers.gateway, answers.direct);
+  });
+
+  it("a protected setting set to the value it must have is allowed (dumps, PQsetClientEncoding, pg_dump's set_config over pg_settings)", async () => {
+    const conn = await session("gateway");
+    for (const sql of [
+      "SET client_encoding = 'UTF8'", "set client_encoding to 'unicode'", "SET standard_conforming_strings = on", "SET standard_conforming_strings = true",
+      "SET backslash_quote = safe_encoding", "SELECT pg_catalog.set_config('client_encoding', 'UTF8', false)",
+      "SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = 'restrict_nonsystem_relation_kind'",
+      "SELECT set_config(s.name, 'view', false) FROM pg_catalog.pg_settings s WHERE s.name = 'restrict_nonsystem_relation_kind' AND s.context = 'user'",
+    ]) {
+      const r = await simpleQuery(conn, sql);
+      // restrict_nonsystem_relation_kind exists from PostgreSQL 15.8: an older target has no row and sets nothing.
+      assert.equal(r.error, undefined, `${sql}: ${JSON.stringify(r.error)}`);
+    }
+    conn.end();
+  });
+
+  it("every other way of changing a protected setting is still refused, and never reaches the target", async () => {
+    const conn = await session("gateway");
+    for (const sql of [
+      "SET client_encoding = 'LATIN1' /*p1*/", "SET client_encoding TO DEFAULT /*p2*/", "RESET client_encoding /*p3*/", "SET standard_conforming_strings = off /*p4*/",
+      "SELECT set_config('client_encoding', 'LATIN1', false) /*p5*/",
+      "SELECT set_config(name, 'LATIN1', false) FROM pg_settings WHERE name = 'client_encoding' /*p6*/",
+      "SELECT set_config(name, 'LATIN1', false) FROM pg_settings WHERE name = 'x' OR true /*p7*/",
+      "SELECT set_config(name, 'LATIN1', false) FROM pg_settings /*p8*/",
+      "SELECT (SELECT set_config(o.name, 'LATIN1', false) FROM pg_settings WHERE name = 'x') FROM (SELECT 'client_encoding' AS name) o /*p9*/",
+      "SELECT set_config(name, 'LATIN1', false) FROM pg_settings WHERE name = 'x' AND set_config(name, 'LATIN1', false) IS NOT NULL /*p10*/",
+      "SELECT set_config(name, 'off', false) FROM pg_settings, (SELECT 1) x WHERE name = 'restrict_nonsystem_relation_kind' /*p11*/",
+      "SELECT set_config(name, 'LATIN1', false) FROM pg_settings WHERE name = 'x' UNION ALL SELECT set_config(name, 'LATIN1', false) FROM pg_settings /*p12*/",
+      "SELECT set_config(name, 'LATIN1', false) FROM myschema.pg_settings WHERE name = 'x' /*p13*/",
+      "SELECT set_config(n, 'LATIN1', false) FROM (SELECT name AS n FROM pg_settings WHERE name = 'client_encoding') s /*p14*/",
+      "ALTER ROLE CURRENT_USER SET client_encoding = 'LATIN1' /*p15*/",
+    ]) {
+      const r = await simpleQuery(conn, sql);
+      assert.equal(r.error?.C, "42501", `${sql}: ${JSON.stringify(r.error)}`);
+      assert.match(r.error!.M!, /protected-setting/, sql);
+    }
+    assert.deepEqual((await simpleQuery(conn, "SHOW client_encoding")).rows, [["UTF8"]]);
+    conn.end();
+    for (let i = 1; i <= 15; i++) assert.ok(!targetLog().includes(`/*p${i}*/`), `p${i} reached the target`);
+  });
+
+  it("a startup-phase mistake after Terminate-style EOF: the gateway survives and serves the next client", async () => {
+    const conn = await Raw.connect(gw.port);
+    await conn.write(queryMessage("select 1").subarray(0, 3));
+    conn.end();
+    await conn.readToClose();
+    const next = await session("gateway");
+    assert.deepEqual((await simpleQuery(next, "select 2")).rows, [["2"]]);
+    next.end();
+  });
+});
