@@ -5,9 +5,9 @@
  * the scrape token on /metrics): headers alone prove nothing, and a request without a token, or with
  * a bad one, must not take a place among the authenticated. Until then `authentication_timeout` runs,
  * over everything the connection does, a request in flight included: a client that sends a tokenless
- * request and trickles its body is closed at the deadline. Once authenticated, every later request on
- * the connection must authenticate too, or the connection is closed after that request's answer
- * (a second keep-alive request cannot live on the first one's token). Every request, authenticated
+ * request and trickles its body is closed at the deadline. Any request that does not authenticate
+ * (no token, a bad one, /healthz) ends its connection after its answer (Connection: close): a
+ * keep-alive request cannot live on another one's token, pipelined or not. Every request, authenticated
  * or not, must arrive whole (headers and body) within `request_timeout`, counted from its first
  * byte whether or not it has been answered yet, or it is answered 408 and its connection closed: a
  * token holder trickling a body (or the body of a request already refused 413) must not keep a
@@ -104,12 +104,14 @@ export function guardConnections(server: Server, ctx: GatewayContext): Connectio
     for (const listener of parse) listener.call(server, socket);
   });
   server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {
-    // Before the first authentication the deadline closes the connection; after it, a request that
-    // did not authenticate is answered with Connection: close and its connection ends (said in the
-    // answer, so that a client does not send its next request down a socket about to close).
+    // A request that did not authenticate is answered with Connection: close and its connection
+    // ends (said in the answer, so that a client does not send its next request down a socket about
+    // to close): after it, a later request cannot live on an earlier one's token, and before the
+    // first authentication the deadline would end it anyway. Decided per request, when its answer's
+    // headers are written, so pipelining cannot carry one request's token to another.
     const writeHead = res.writeHead;
     res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-      if (guarded.get(req.socket)?.authenticated && !authenticatedRequests.has(req)) this.shouldKeepAlive = false;
+      if (!authenticatedRequests.has(req)) this.shouldKeepAlive = false;
       return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
     } as typeof res.writeHead;
   });

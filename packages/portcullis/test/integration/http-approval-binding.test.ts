@@ -174,11 +174,42 @@ describe("HTTP approvals bind what was approved", () => {
     assert.match(text, /amount=900000&x=\\u\{001b\}\[2K\\u\{001b\}\[1G amount=10 \\u\{202e\}txt\.exe/);
   });
 
-  it("a long header cannot push the body out of what the approver sees", async () => {
-    const r = await post("/v1/refunds/8", JSON.stringify({ amount: 9_000_000 }), { "x-pad": "p".repeat(2400) });
+  it("a long header is shown whole, after the body's size and SHA-256", async () => {
+    const body = JSON.stringify({ amount: 9_000_000 });
+    const r = await post("/v1/refunds/8", body, { "x-pad": "p".repeat(2400), "x-tenant": `${"s".repeat(300)}prod` });
     const shown = approval(r.json.approval_id!).operation.display;
-    assert.ok(shown.indexOf("9000000") < 1000, "the body comes early in the display");
-    assert.match(shown, /x-pad: p{200}… \[2200 more characters not shown\]/);
+    assert.ok(shown.indexOf("[body:") < shown.indexOf("x-pad"), "the body's facts come before the headers");
+    assert.match(shown, /^x-pad: p{2400}$/m);
+    assert.match(shown, /^x-tenant: s{300}prod$/m, "the tail of a long value is shown (it is bound)");
+  });
+
+  it("a body in another charset is not shown as UTF-8; a body the gateway reads differently from some targets carries a warning", async () => {
+    // UTF-7: Express's json() decodes it; as UTF-8 it reads as a harmless payment.
+    const utf7 = await post("/v1/refunds/9", '{"to":"alice","amount":10,"memo":"+ACIALAAi-"}', { "content-type": "application/json; charset=utf-7" });
+    const shown = approval(utf7.json.approval_id!).operation.display;
+    assert.match(shown, /\[body in charset utf-7, not shown: \d+ bytes\]/);
+    assert.doesNotMatch(shown, /alice/);
+    const dup = await post("/v1/refunds/10", '{"amount":10,"to":"alice",\n"amount":900000}');
+    assert.match(approval(dup.json.approval_id!).operation.display, /\[warning: the gateway cannot read this body as every target would: .*duplicate/);
+  });
+
+  it("invisible and look-alike characters are escaped in what the approver reads (body and headers)", async () => {
+    const r = await post("/v1/refunds/11", '{"to":"acct-77","amount":900000,"dry_run\ufe0f":true}', { "x-dry-run": "true\u00ad" });
+    const shown = approval(r.json.approval_id!).operation.display;
+    assert.match(shown, /"dry_run\\u\{fe0f\}":true/);
+    assert.match(shown, /^x-dry-run: true\\u\{00ad\}$/m);
+  });
+
+  it("a grant is bound to the path as the target gets it: /dry-run approved does not run /dry%2Drun", async () => {
+    const first = await post("/v1/refunds/dry-run", "{}");
+    assert.equal(first.status, 428);
+    gw.gw.approvals.decide(first.json.approval_id!, APPROVER(["security"]), "approve");
+    const before = arrived.length;
+    const encoded = await post("/v1/refunds/dry%2Drun", "{}");
+    assert.equal(encoded.status, 428, "the encoded form is another request to a target that routes the raw path");
+    assert.match(approval(encoded.json.approval_id!).operation.display, /^POST \/v1\/refunds\/dry%2Drun\n\(the path decoded: \/v1\/refunds\/dry-run;/);
+    assert.equal(arrived.length, before);
+    assert.equal((await post("/v1/refunds/dry-run", "{}")).status, 200);
   });
 
   it("pipelined held requests are all cancelled when their socket closes, and none runs", async () => {

@@ -5,6 +5,7 @@
  * byte is parsed, and each is closed at authentication_timeout, while another source is served.
  */
 import assert from "node:assert/strict";
+import { type Server, createServer } from "node:http";
 import { type Socket, connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
@@ -70,20 +71,25 @@ async function metricValue(port: number, name: string, labels: Record<string, st
 describe("HTTP listener connection limits", () => {
   let target: TestTarget;
   let gw: TestGateway;
+  let web: Server;
   const hits = (limit: string) => metricValue(gw.httpPort, "portcullis_connection_limit_hits_total", { protocol: "http", limit });
 
   before(async () => {
     target = await startTarget();
+    // An HTTP target with an 8 MB answer (trickled request bodies never get this far).
+    web = createServer((_req, res) => { res.writeHead(200, { "content-type": "application/octet-stream" }); res.end(Buffer.alloc(8 * 1024 * 1024, 7)); });
+    await new Promise<void>((resolve) => web.listen(0, "127.0.0.1", resolve));
     gw = await startTestGateway({
       target,
       gateway: LIMITS,
-      // An HTTP target nobody listens on: the trickled body never gets that far.
-      connections: [{ name: "web", type: "http", target: { url: "http://127.0.0.1:9" }, access: ["agents"] }],
+      connections: [{ name: "web", type: "http", target: { url: `http://127.0.0.1:${(web.address() as { port: number }).port}` }, access: ["agents"] }],
     });
   });
   after(async () => {
     await gw?.stop();
     await target?.stop();
+    web?.closeAllConnections();
+    web?.close();
   });
 
   it("stalled connections past the per-source cap get 503 unparsed; another source is served; the stalled ones close at the deadline", async () => {
@@ -127,26 +133,24 @@ describe("HTTP listener connection limits", () => {
     }
   });
 
-  it("requests without a token, or with a bad one, leave their connection unauthenticated: capped per source and closed at the deadline", async () => {
-    const before = await hits("max_unauthenticated_per_source");
-    const kept: Socket[] = [];
-    try {
-      for (let i = 0; i < LIMITS.max_unauthenticated_per_source; i++) {
-        const s = await connectFrom(gw.httpPort, "127.0.0.4");
-        kept.push(s);
-        const answer = nextResponse(s);
-        const auth = i % 2 ? "Authorization: Bearer not-a-token\r\n" : "";
-        s.write(`GET ${i % 3 ? "/api/revocations" : "/c/app/x"} HTTP/1.1\r\nHost: gateway\r\n${auth}\r\n`);
-        assert.match(await answer, /^HTTP\/1\.1 (401|404) /, `connection ${i}`);
-      }
-      assert.equal(await metricValue(gw.httpPort, "portcullis_connections_open", { protocol: "http", state: "unauthenticated" }), LIMITS.max_unauthenticated_per_source);
-      assert.match(await rawGet(gw.httpPort, "127.0.0.4", "/healthz"), /^HTTP\/1\.1 503 /, "past the per-source cap");
-      assert.equal(await hits("max_unauthenticated_per_source"), before + 1);
-      const closed = await Promise.all(kept.map(untilClosed));
-      assert.equal(closed.length, kept.length, "the deadline closed every one of them");
-    } finally {
-      for (const s of kept) s.destroy();
+  it("a request without a token, or with a bad one, does not authenticate its connection: answered with Connection: close and closed", async () => {
+    for (let i = 0; i < 4; i++) {
+      const s = await connectFrom(gw.httpPort, "127.0.0.4");
+      const closed = untilClosed(s);
+      const answer = nextResponse(s);
+      const auth = i % 2 ? "Authorization: Bearer not-a-token\r\n" : "";
+      s.write(`GET ${i < 2 ? "/api/revocations" : "/c/web/x"} HTTP/1.1\r\nHost: gateway\r\n${auth}\r\n`);
+      assert.match(await answer, /^HTTP\/1\.1 401 [\s\S]*\r\nConnection: close\r\n/i, `request ${i}`);
+      assert.notEqual(await within(5_000, closed), "timed out", `connection ${i} was closed after its answer`);
     }
+    // Pipelined behind an authenticated request, a tokenless one still ends the connection.
+    const s = await connectFrom(gw.httpPort, "127.0.0.4");
+    const closed = untilClosed(s);
+    s.write(`GET /metrics HTTP/1.1\r\nHost: gateway\r\n${SCRAPE}\r\nGET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\nGET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n`);
+    const all = await within(5_000, closed);
+    assert.notEqual(all, "timed out", "the pipelined tokenless request ended the connection");
+    assert.equal((all as string).match(/^HTTP\/1\.1 200 /gm)?.length, 2, "the authenticated request and the first tokenless one are answered, then the connection ends");
+    assert.equal(await metricValue(gw.httpPort, "portcullis_connections_open", { protocol: "http", state: "unauthenticated" }), 0);
   });
 
   it("a tokenless request that trickles its body is closed at the deadline", async () => {
@@ -200,6 +204,19 @@ describe("HTTP listener connection limits", () => {
       early.destroy();
       kept.destroy();
     }
+  });
+
+  it("a client that never reads its answer is closed after request_timeout: it cannot hold the connection, session and target for ever", async () => {
+    const s = await connectFrom(gw.httpPort, "127.0.0.9");
+    s.pause();
+    s.write(`GET /c/web/big HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer ${await gw.token("agent-1", ["agents"])}\r\n\r\n`);
+    // Read nothing for well past request_timeout, then read what is left: the gateway has cut the answer off.
+    await new Promise((r) => setTimeout(r, 8_000));
+    const rest = untilClosed(s);
+    s.resume();
+    const received = await within(15_000, rest);
+    assert.notEqual(received, "timed out", "the connection was closed");
+    assert.ok((received as string).length < 8 * 1024 * 1024, `the answer was cut off (${(received as string).length} bytes)`);
   });
 
   it("a later keep-alive request without a token ends the connection it came on", async () => {

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Approval } from "../../src/approvals/approval.js";
-import { clipped, printable } from "../../src/approvals/display.js";
+import { clipped, printable, quotedBlock } from "../../src/approvals/display.js";
 import { slackMessage } from "../../src/approvals/notifiers/slack.js";
 
 describe("approval display", () => {
@@ -13,6 +13,18 @@ describe("approval display", () => {
     const text = "DELETE /x\n\tamount=10\x1b[2K\x1b[1G\rok\u0085\u202egnp.exe\u2066\u200b\ufeffé日本";
     assert.equal(printable(text), "DELETE /x\n\tamount=10\\u{001b}[2K\\u{001b}[1G\\u{000d}ok\\u{0085}\\u{202e}gnp.exe\\u{2066}\\u{200b}\\u{feff}é日本");
     for (let c = 0; c < 0x20; c++) if (c !== 0x0a && c !== 0x09) assert.doesNotMatch(printable(String.fromCharCode(c)), /[\x00-\x1f]/);
+  });
+
+  it("escapes every character that shows as nothing or changes its neighbour: format, default-ignorable, separators, combining, private-use, unassigned", () => {
+    const hidden = ["\u00ad", "\u034f", "\u115f", "\u1160", "\u3164", "\uffa0", "\u180e", "\ufe0f", "\u{e0100}", "\u{e0041}", "\ufff9", "\u206a", "\u{1d173}", "\u2028", "\u2029", "\u0301", "\ue000", "\u{10ffff}", "\u0378"];
+    for (const c of hidden) assert.equal(printable(`a${c}b`), `a\\u{${c.codePointAt(0)!.toString(16).padStart(4, "0")}}b`, `U+${c.codePointAt(0)!.toString(16)}`);
+    assert.equal(printable("José Ünïcode עברית 日本"), "José Ünïcode עברית 日本", "visible letters of any script stay");
+  });
+
+  it("folds screens of blank lines into one line saying how many; quotes a block so that no line of it can pass for the channel's own", () => {
+    assert.equal(printable(`a${"\n".repeat(80)}b`), "a\n\n[79 blank lines]\nb");
+    assert.equal(printable("a\n\n\nb"), "a\n\n\nb");
+    assert.equal(quotedBlock("POST /x\nApprove: https://evil.example/"), "│ POST /x\n│ Approve: https://evil.example/");
   });
 
   it("shortens only with a line that says how much is missing and where the whole is", () => {
@@ -28,5 +40,9 @@ describe("approval display", () => {
     assert.match(text, /\[body: 9000 bytes, sha256 abc\]/);
     assert.match(text, /clipped here: 2400 of 5048 characters shown; the whole operation: portcullis approvals show ap-1/);
     assert.ok(text.length < 4000);
+    assert.doesNotMatch(text, /"action_id":"approve"/, "no Approve button for what the message could not show");
+    const short = JSON.stringify(slackMessage({ ...a, operation: { type: "http", display: "POST /x\n<https://evil.example|Approve> <!channel> & more" } } as Approval));
+    assert.match(short, /"action_id":"approve"/);
+    assert.match(short, /&lt;https:\/\/evil\.example\|Approve&gt; &lt;!channel&gt; &amp; more/, "Slack markup from the agent is escaped");
   });
 });

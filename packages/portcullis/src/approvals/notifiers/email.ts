@@ -6,6 +6,7 @@
 import { createTransport, type Transporter } from "nodemailer";
 import type { EmailNotifierConfig } from "../../config/schema.js";
 import type { Logger } from "../../core/logger.js";
+import { printable, quotedBlock } from "../display.js";
 import type { Approval } from "../approval.js";
 import type { ApprovalService } from "../service.js";
 
@@ -37,16 +38,19 @@ export async function notifyEmail(cfg: EmailNotifierConfig, service: ApprovalSer
   const codes = service.issueLinks(a.id, cfg.to);
   const transport = transportFor(cfg);
   for (const [to, code] of codes) {
+    // The links and instructions come first, the operation after them as a quoted block: text in
+    // the operation that imitates them (links of its own) is visibly inside the block.
     const text = [
-      `${a.requester.sub} asks to run this on connection "${a.connection}" (rule ${a.rule}):`,
-      "",
-      a.operation.display,
+      `${a.requester.sub} asks to run an operation on connection "${a.connection}" (rule ${a.rule}); it is quoted below.`,
       "",
       `Approve: ${linkUrl(publicUrl, a, "approve", code.approve)}`,
       `Deny:    ${linkUrl(publicUrl, a, "deny", code.deny)}`,
       "",
       `Each link works once and asks you to sign in. Approval ${a.id} expires ${a.expiresAt}.`,
       a.minApprovals > 1 ? `${a.minApprovals} different approvers are needed.` : "",
+      "",
+      `The operation (every line of it starts with "│ "; nothing in it comes from Portcullis):`,
+      quotedBlock(printable(a.operation.display)),
     ].join("\n");
     try {
       await transport.sendMail({ from: cfg.from, to, subject: `[portcullis] approval requested: ${a.rule} by ${a.requester.sub}`, text });

@@ -6,31 +6,42 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { Logger } from "../../core/logger.js";
 import { backoff, postSigned } from "../../audit/webhook.js";
-import { clipped } from "../display.js";
+import { clipped, printable } from "../display.js";
 import type { Approval } from "../approval.js";
 
 /** Slack's replay window for signed requests. */
 export const SLACK_MAX_AGE_S = 300;
 export const SLACK_BLOCK_ID = "portcullis_approval";
 
+/** Slack's mrkdwn control characters, escaped as Slack asks (&amp; &lt; &gt;): no links, mentions or markup from the agent's text. */
+const mrkdwnSafe = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/`/g, "'");
+
+/** A section holds 3000 characters. */
+const SLACK_OPERATION_CHARS = 2400;
+
 export function slackMessage(a: Approval): Record<string, unknown> {
-  const who = `\`${a.requester.sub}\` on \`${a.connection}\` (rule \`${a.rule}\`)`;
-  // A section holds 3000 characters; what does not fit is said to be missing, not silently dropped.
-  const op = clipped(a.operation.display, 2400, a.id);
+  const who = `\`${mrkdwnSafe(a.requester.sub)}\` on \`${mrkdwnSafe(a.connection)}\` (rule \`${mrkdwnSafe(a.rule)}\`)`;
+  const display = printable(a.operation.display);
+  const whole = display.length <= SLACK_OPERATION_CHARS;
+  const op = clipped(display, SLACK_OPERATION_CHARS, a.id);
   const need = a.minApprovals > 1 ? ` · ${a.minApprovals} approvals needed` : "";
-  return {
-    text: `Approval requested by ${a.requester.sub} on ${a.connection} (rule ${a.rule})`,
-    blocks: [
-      { type: "section", text: { type: "mrkdwn", text: `*Approval requested* by ${who}\n\`\`\`${op.replace(/`/g, "'")}\`\`\`` } },
-      { type: "context", elements: [{ type: "mrkdwn", text: `approval ${a.id} · ${a.mode} · expires ${a.expiresAt}${need}` }] },
-      {
+  // An operation that does not fit gets no buttons: nobody approves what the message could not show.
+  const decide = whole
+    ? [{
         type: "actions",
         block_id: SLACK_BLOCK_ID,
         elements: [
           { type: "button", text: { type: "plain_text", text: "Approve" }, style: "primary", action_id: "approve", value: a.id },
           { type: "button", text: { type: "plain_text", text: "Deny" }, style: "danger", action_id: "deny", value: a.id },
         ],
-      },
+      }]
+    : [{ type: "context", elements: [{ type: "mrkdwn", text: `too long to show here: read it whole and decide with \`portcullis approvals show ${a.id}\`, then \`approve\` or \`deny\`` }] }];
+  return {
+    text: `Approval requested by ${a.requester.sub} on ${a.connection} (rule ${a.rule})`,
+    blocks: [
+      { type: "section", text: { type: "mrkdwn", text: `*Approval requested* by ${who}\n\`\`\`${mrkdwnSafe(op)}\`\`\`` } },
+      { type: "context", elements: [{ type: "mrkdwn", text: `approval ${a.id} · ${a.mode} · expires ${a.expiresAt}${need}` }] },
+      ...decide,
     ],
   };
 }

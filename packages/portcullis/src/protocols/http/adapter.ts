@@ -33,7 +33,7 @@ import { type HttpMasking, httpMasking } from "./masking.js";
 import { lineStream, sseStream } from "./streams.js";
 import { type TargetPath, targetPath } from "./target-path.js";
 import { MCP_ERRORS, type McpRequest, parseMcp, rpcErrorBody } from "./mcp.js";
-import { approvalText, boundHeaders } from "./approval-view.js";
+import { type ApprovedRequest, approvalText, boundHeaders } from "./approval-view.js";
 import { requestAuthenticated } from "../../api/connection-guard.js";
 
 /** Status and error word for each gateway error code. */
@@ -183,7 +183,6 @@ export class HttpTargets {
     const path = target.judged;
     const body = await readRequestBody(req, connection.max_request_body);
     const method = (req.method ?? "GET").toUpperCase();
-    const query = target.forward.includes("?") ? target.forward.slice(target.forward.indexOf("?")) : "";
     // Rules judge the headers the target will get: a header the agent names in Connection (hop-by-hop)
     // or one the gateway sets itself must not satisfy a rule the target never sees it for.
     const headers = requestHeadersForTarget(req.headers);
@@ -224,7 +223,8 @@ export class HttpTargets {
       if (decision.action === "approve") {
         // A client already gone (a pipelined request behind a dead socket) asks nobody for approval.
         if (signal.aborted) throw new PortcullisError("E_PROTOCOL", "the client has gone");
-        durable = (await this.approve(session, connection, decision.rule!, { method, target: path + query, headers: opHeaders, body }, req)).durable;
+        const unreadable = reading.kind === "undecidable" ? reading.reason : mcp?.unreadable;
+        durable = (await this.approve(session, connection, decision.rule!, { method, target: target.forward, judged: path, forwarded: opHeaders, body, ...(unreadable ? { unreadable } : {}) }, req)).durable;
       }
     } catch (err) {
       // An MCP client hears a refusal of its tool call as a JSON-RPC error, not as a broken transport.
@@ -272,7 +272,7 @@ export class HttpTargets {
           throw new PortcullisError("E_BUDGET_EXCEEDED", "budget exceeded mid-response");
         }
         bytes += (chunk as Buffer).length;
-        await writeOut(res, chunk);
+        await writeOut(res, chunk, this.writeDeadline());
       }
       res.end();
       session.recordResult({ e: "result", op: ticket.op, rows: [], row_count: 0, bytes, tag: String(upstream.statusCode), ms: Date.now() - started });
@@ -332,7 +332,7 @@ export class HttpTargets {
       hash.update(buf);
       bytes += buf.length;
       if (recorded.length < cap) recorded += s.slice(0, cap - recorded.length);
-      await writeOut(res, buf);
+      await writeOut(res, buf, this.writeDeadline());
     };
     const source: AsyncIterable<Buffer> = decoders.length ? compose(upstream.body, decoders) : upstream.body;
     try {
@@ -352,14 +352,14 @@ export class HttpTargets {
   }
 
   /** approve: a grant the agent holds lets it run; otherwise defer (428, with Prefer: respond-async) or hold. */
-  private async approve(session: Session, connection: HttpConnection, rule: string, request: { method: string; target: string; headers: Record<string, string>; body: Buffer }, req: IncomingMessage): Promise<{ durable?: Promise<void> }> {
+  private async approve(session: Session, connection: HttpConnection, rule: string, request: ApprovedRequest, req: IncomingMessage): Promise<{ durable?: Promise<void> }> {
     const defer = /\brespond-async\b/i.test(first(req.headers.prefer) ?? "");
-    const headers = boundHeaders(request.headers);
+    const headers = boundHeaders(request.forwarded);
     const outcome = this.ctx.approvals.evaluate({
       session,
       connection: connection.name,
       rule,
-      operation: { type: "http", text: approvalText(request.method, request.target, request.headers, request.body) },
+      operation: { type: "http", text: approvalText(request) },
       keys: httpOperationKeys(request.method, request.target, headers, request.body),
       mode: defer ? "defer" : "hold",
     });
@@ -368,6 +368,11 @@ export class HttpTargets {
     const settled = await outcome.settled;
     if (settled.kind === "run") return settled.durable ? { durable: settled.durable } : {};
     throw new Answer(403, { error: `approval_${settled.approval.state}`, approval_id: settled.approval.id, rule, ...(settled.approval.reason ? { message: settled.approval.reason } : {}) });
+  }
+
+  /** How long a client may leave a chunk of its answer unread (gateway.request_timeout). */
+  private writeDeadline(): number {
+    return this.ctx.config().gateway.request_timeout;
   }
 
   /** How much of a body a recording keeps (recording.max_result_bytes). */
@@ -433,16 +438,21 @@ function send(res: ServerResponse, status: number, body: Record<string, unknown>
 /**
  * Writes with backpressure. A response whose client has gone never drains: waiting ends on close
  * too, and the write then fails, so the request ends instead of hanging on to the target's body.
+ * A client that stays but does not read gets `deadline` ms to take each chunk (request_timeout),
+ * then its connection is closed: one that never reads must not hold a connection, a session and
+ * the target's answer for ever.
  */
-async function writeOut(res: ServerResponse, chunk: Buffer): Promise<void> {
+async function writeOut(res: ServerResponse, chunk: Buffer, deadline: number): Promise<void> {
   if (res.destroyed || res.writableEnded) throw new PortcullisError("E_PROTOCOL", "the client has gone");
   if (res.write(chunk)) return;
   await new Promise<void>((resolve) => {
     const done = () => {
+      clearTimeout(timer);
       res.off("drain", done);
       res.off("close", done);
       resolve();
     };
+    const timer = setTimeout(() => { res.destroy(); done(); }, deadline);
     res.once("drain", done);
     res.once("close", done);
   });

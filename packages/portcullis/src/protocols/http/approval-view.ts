@@ -2,19 +2,18 @@
  * An HTTP request as an approval binds it and as its approver reads it. The grant is bound to the
  * method, target, the headers the target will act on and every byte of the body (approvals/keys.ts);
  * the approver is shown the same, facts first so that no channel that shortens the text can drop
- * them: the request line, the body's size and SHA-256, the headers (a long value shortened, saying
- * so), then the body, or, when it cannot be shown whole (binary, content-coded, or longer than the
- * display limit), a plain statement of what is not shown. Nobody approves bytes they were told
- * nothing about.
+ * them: the request line as the target gets it (percent-encoding and all: `/dry%2Drun` is not the
+ * route `/dry-run` to every target), the body's size and SHA-256, a warning when the gateway could
+ * not read the body as every target would (a duplicate key, a BOM...), the headers, then the body,
+ * or, when it cannot be shown as it will be read (binary, content-coded, another charset, longer
+ * than the display limit), a plain statement of what is not shown. Nobody approves bytes they
+ * were told nothing about.
  */
 import { createHash } from "node:crypto";
 import { bodyKind } from "./body.js";
 
 /** Body text an approver is shown at most. */
 export const DISPLAYED_BODY_BYTES = 64 * 1024;
-
-/** A header value longer than this is shown shortened (a padding header must not push the body out of a notification). */
-const DISPLAYED_HEADER_CHARS = 200;
 
 /**
  * Tracing headers: random ids that differ on every attempt and that targets only log. A retry
@@ -35,10 +34,26 @@ export function boundHeaders(forwarded: Readonly<Record<string, string>>): Recor
   return out;
 }
 
-/** What the approver reads (before the gate masks sensitive values in it and escapes controls). */
-export function approvalText(method: string, target: string, forwarded: Readonly<Record<string, string>>, body: Buffer): string {
+export interface ApprovedRequest {
+  method: string;
+  /** Path and query as forwarded to the target. */
+  target: string;
+  /** The path as the rules read it (decoded), shown when it differs from the forwarded one. */
+  judged: string;
+  forwarded: Readonly<Record<string, string>>;
+  body: Buffer;
+  /** Why the gateway could not read the body as every target would (json-body.ts), if it could not. */
+  unreadable?: string;
+}
+
+/** What the approver reads (before the gate masks sensitive values in it and escapes what is invisible). */
+export function approvalText(r: ApprovedRequest): string {
+  const { method, target, forwarded, body } = r;
   const lines = [`${method} ${target}`];
+  const path = target.split("?")[0]!;
+  if (r.judged !== path) lines.push(`(the path decoded: ${r.judged}; targets differ on whether they route the encoded or the decoded form)`);
   if (body.length > 0) lines.push(`[body: ${body.length} bytes, sha256 ${createHash("sha256").update(body).digest("hex")}]`);
+  if (body.length > 0 && r.unreadable && r.unreadable !== "it is not JSON") lines.push(`[warning: the gateway cannot read this body as every target would: ${r.unreadable}]`);
   const unbound: string[] = [];
   for (const name of Object.keys(forwarded).sort()) {
     if (perAttempt(name)) {
@@ -46,9 +61,7 @@ export function approvalText(method: string, target: string, forwarded: Readonly
       continue;
     }
     const value = forwarded[name]!;
-    const shown = SECRET_NAMED.test(name) ? `[not shown: ${Buffer.byteLength(value)} bytes]`
-      : value.length > DISPLAYED_HEADER_CHARS ? `${value.slice(0, DISPLAYED_HEADER_CHARS)}… [${value.length - DISPLAYED_HEADER_CHARS} more characters not shown]` : value;
-    lines.push(`${name}: ${shown}`);
+    lines.push(`${name}: ${SECRET_NAMED.test(name) ? `[not shown: ${Buffer.byteLength(value)} bytes]` : value}`);
   }
   if (unbound.length) lines.push(`(tracing headers, not bound: ${unbound.join(", ")})`);
   return body.length === 0 ? lines.join("\n") : `${lines.join("\n")}\n\n${bodyText(forwarded, body)}`;
@@ -59,6 +72,9 @@ function bodyText(headers: Readonly<Record<string, string>>, body: Buffer): stri
   const coding = (headers["content-encoding"] ?? "").trim().toLowerCase();
   if (coding && coding !== "identity") return `[body in content coding ${coding}, not shown: ${body.length} bytes]`;
   if (bodyKind(contentType) === "binary") return `[binary body (${contentType}), not shown: ${body.length} bytes]`;
+  // A target decodes the body in the charset it names (Express: any utf-*, UTF-7 included); shown as UTF-8 it would read otherwise.
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(contentType ?? "")?.[1]?.toLowerCase();
+  if (charset && charset !== "utf-8" && charset !== "utf8" && charset !== "us-ascii") return `[body in charset ${charset}, not shown: ${body.length} bytes]`;
   if (body.length <= DISPLAYED_BODY_BYTES) return body.toString("utf8");
   return `${body.subarray(0, DISPLAYED_BODY_BYTES).toString("utf8")}\n`
     + `[body clipped for display: the first ${DISPLAYED_BODY_BYTES} of ${body.length} bytes are shown; approving covers all ${body.length} bytes]`;

@@ -11,7 +11,8 @@
  *   keeps it), raw or encoded;
  * - empty segments (`//`: nginx and some frameworks merge them, Express does not);
  * - a segment ending in `.` or a space (IIS and Windows strip those: `refunds.` is `refunds`);
- * - control and invisible format characters, and any non-ASCII character that Unicode
+ * - control, invisible and format characters, line separators, combining marks, private-use and
+ *   unassigned code points (an approver would read them otherwise), and any non-ASCII character that Unicode
  *   normalisation (NFKC) or case mapping turns into ASCII (full-width `ｒｅｆｕｎｄｓ`, the Kelvin
  *   sign, long s, dotless i): a target that normalises or folds would route it as ASCII.
  */
@@ -53,7 +54,7 @@ function ambiguity(path: string): string | undefined {
   if (path.includes(";")) return "';' (matrix parameters) in the path";
   if (path.includes("//")) return "an empty segment ('//') in the path";
   if (/[. ](\/|$)/.test(path)) return "a path segment ending in '.' or a space";
-  if (/[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]/u.test(path)) return "a control or invisible character in the path";
+  if (/[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\p{Zl}\p{Zp}\p{M}\p{Co}\p{Cn}]/u.test(path)) return "a control, invisible, combining, private-use or unassigned character in the path";
   for (const ch of path.replace(/[\x00-\x7f]/g, "")) {
     if (/[\x00-\x7f]/.test(ch.normalize("NFKC") + ch.toLowerCase() + ch.toUpperCase())) return "a character in the path that Unicode normalisation or case mapping makes ASCII";
   }
