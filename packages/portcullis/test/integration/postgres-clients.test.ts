@@ -954,6 +954,13 @@ conn.autocommit = True
 cur.execute("select repeat('x', 10*1024*1024)")
 big = cur.fetchone()[0]
 out["big"] = [len(big), big == "x" * (10 * 1024 * 1024)]
+# One backend pid: libpq's (BackendKeyData), pg_backend_pid()'s and the pid of our own notifications.
+cur.execute("select pg_backend_pid()")
+out["backend_pid_agrees"] = cur.fetchone()[0] == conn.get_backend_pid()
+cur.execute("listen pid_channel")
+cur.execute("notify pid_channel, 'mine'")
+conn.poll()
+out["own_notifications"] = [[n.channel, n.payload, n.pid == conn.get_backend_pid()] for n in conn.notifies]
 cur.close()
 conn.close()
 sys.stdout.write(json.dumps({"ssl_in_use": ssl_in_use, "result": out}, sort_keys=True, ensure_ascii=False, default=repr))
@@ -996,5 +1003,7 @@ describe("psycopg2 through the gateway", BLOCK, () => {
     const errors = res.errors as ({ pgcode: string } | string[])[];
     assert.deepEqual(errors.slice(0, 3).map((e) => (e as { pgcode: string }).pgcode), ["22012", "25P02", "23505"]);
     assert.deepEqual(res.notices, ["NOTICE:  hello 42\n", "WARNING:  careful ✓\n"]);
+    assert.equal(res.backend_pid_agrees, true);
+    assert.deepEqual(res.own_notifications, [["pid_channel", "mine", true]]);
   });
 });

@@ -10,9 +10,22 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import {
-  type RawPg, RawPg as Raw, bindMessage, errorFields, executeMessage, parseMessage, queryMessage, rawLogin, simpleQuery, startupPacket, syncMessage, terminateMessage,
+  type RawPg, RawPg as Raw, bindMessage, errorFields, executeMessage, parseMessage, queryMessage, rawLogin, simpleQuery, startupPacket, syncMessage, terminateMessage, typed,
 } from "../support/raw-pg.js";
 import { UPSTREAM_USER, startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+
+/** A Bind of the unnamed statement with text parameters. */
+function bindWith(values: string[]): Buffer {
+  const parts: Buffer[] = [Buffer.from("\0\0"), Buffer.from([0, 0]), Buffer.alloc(2)];
+  parts[2]!.writeUInt16BE(values.length);
+  for (const v of values) {
+    const len = Buffer.alloc(4);
+    len.writeInt32BE(Buffer.byteLength(v));
+    parts.push(len, Buffer.from(v));
+  }
+  parts.push(Buffer.from([0, 0]));
+  return typed("B", Buffer.concat(parts));
+}
 
 /** What `p` gives, or "timed out" after `ms` (a test must fail, not hang). */
 function within<T>(ms: number, p: Promise<T>): Promise<T | "timed out"> {
@@ -135,6 +148,52 @@ describe("PostgreSQL wire details through the gateway, as from PostgreSQL", () =
     assert.deepEqual((await simpleQuery(conn, "SHOW client_encoding")).rows, [["UTF8"]]);
     conn.end();
     for (let i = 1; i <= 15; i++) assert.ok(!targetLog().includes(`/*p${i}*/`), `p${i} reached the target`);
+  });
+
+  it("one backend pid: BackendKeyData's agrees with pg_backend_pid() (aliased, cast, extended) and with the pid of the session's own notifications", async () => {
+    const s = await rawLogin(gw.port, await gw.token("pid-1", ["agents"]));
+    assert.ok(s.processId > 4_194_304, "the gateway's pid lies above any real one");
+    const pid = String(s.processId);
+    assert.deepEqual((await simpleQuery(s.conn, "select pg_backend_pid()")).rows, [[pid]]);
+    assert.deepEqual((await simpleQuery(s.conn, "select pg_backend_pid() as p, pg_backend_pid()::bigint as b, 7 as other")).rows, [[pid, pid, "7"]]);
+    await s.conn.write(Buffer.concat([parseMessage("", "select pg_backend_pid()"), bindMessage("", ""), executeMessage(""), syncMessage()]));
+    const extended = await s.conn.readUntil("Z", 15_000, false);
+    assert.equal(extended.find((m) => m.type === "D")!.body.toString("latin1", 6), pid);
+    await simpleQuery(s.conn, "listen pid_check");
+    await s.conn.write(queryMessage("notify pid_check, 'hello'"));
+    const msgs = await s.conn.readUntil("Z", 15_000, false);
+    const note = msgs.find((m) => m.type === "A")!;
+    assert.equal(note.body.readInt32BE(0), s.processId, "the notification carries the gateway pid");
+    // The real pid never shows in these answers.
+    const real = Number((await simpleQuery(s.conn, "select pid from pg_stat_activity where backend_type = 'client backend' and query like '%pid_marker_x%'")).rows[0]?.[0]);
+    assert.ok(Number.isInteger(real) && real !== s.processId && real <= 4_194_304);
+    s.conn.end();
+  });
+
+  it("pg_cancel_backend / pg_terminate_backend of a gateway pid reach that session's backend, for the same identity only", async () => {
+    const token = await gw.token("pid-2", ["agents"]);
+    const victim = await rawLogin(gw.port, token);
+    const killer = await rawLogin(gw.port, token);
+    // Cancel a running statement by its gateway pid, as a literal.
+    await victim.conn.write(queryMessage("select pg_sleep(30)"));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual((await simpleQuery(killer.conn, `select pg_cancel_backend(${victim.processId})`)).rows, [["t"]]);
+    const cancelled = await victim.conn.readUntil("Z", 15_000, false);
+    assert.equal(errorFields(cancelled.find((m) => m.type === "E")!.body).C, "57014");
+    // Another identity's session is not reachable by its gateway pid.
+    const stranger = await rawLogin(gw.port, await gw.token("pid-3", ["agents"]));
+    const refused = await simpleQuery(stranger.conn, `select pg_terminate_backend(${victim.processId})`);
+    assert.deepEqual(refused.rows, [["f"]], "a gateway pid of someone else's session names no backend");
+    assert.deepEqual((await simpleQuery(victim.conn, "select 1")).rows, [["1"]]);
+    // Terminate it by its gateway pid, as a bound parameter (node-postgres, postgres.js do this).
+    await killer.conn.write(Buffer.concat([parseMessage("", "select pg_terminate_backend($1)"), bindWith([String(victim.processId)]), executeMessage(""), syncMessage()]));
+    const done = await killer.conn.readUntil("Z", 15_000, false);
+    assert.equal(done.find((m) => m.type === "D")!.body.toString("latin1", 6), "t");
+    const end = await within(10_000, victim.conn.readToClose());
+    assert.notEqual(end, "timed out");
+    if (end !== "timed out") assert.equal(errorFields(end.messages.find((m) => m.type === "E")!.body).C, "57P01");
+    killer.conn.end();
+    stranger.conn.end();
   });
 
   it("a startup-phase mistake after Terminate-style EOF: the gateway survives and serves the next client", async () => {

@@ -17,6 +17,7 @@ import { CancelKeys } from "./cancel-keys.js";
 import { fatal, sqlstateFor } from "./errors.js";
 import { AUTH, MSG, decodeParameterStatus, decodePassword, decodeStartupPacket, encode } from "./messages.js";
 import { InvalidStartupLength } from "./framer.js";
+import { type BackendPids, backendPidStage } from "./backend-pids.js";
 import { HandshakeReader } from "./reader.js";
 import { type MessageStage, Pump } from "./relay.js";
 import { lexerSettingSafe } from "../../policy/sql/lexer-settings.js";
@@ -47,7 +48,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export interface ListenAddress { host: string; port: number }
 
 /** Builds the per-session message stages; later issues add masking, recording here. */
-export type StageFactory = (session: Session, connection: PostgresConnection, upstream: UpstreamSession, agent: AgentPreferences) => MessageStage[];
+export type StageFactory = (session: Session, connection: PostgresConnection, upstream: UpstreamSession, agent: AgentPreferences, pids: BackendPids) => MessageStage[];
 
 /** What the agent asked of the gateway in its startup options (`-c portcullis.*`). */
 export interface AgentPreferences {
@@ -56,7 +57,7 @@ export interface AgentPreferences {
 
 /** Recording where it is on, policy on every session, masking where the connection has rules; nearest the agent first. */
 function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFactory {
-  return (session, connection, upstream, agent) => {
+  return (session, connection, upstream, agent, pids) => {
     // Nearest the agent: it records what the agent receives (masked, refusals rewritten).
     const recording = session.recorder ? recordingStage(session) : undefined;
     const initialSearchPath = upstream.searchPath !== undefined ? parseSearchPath(upstream.searchPath) : "unknown";
@@ -86,6 +87,8 @@ function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFact
     }));
     if (recording) stages.unshift(recording);
     if (!m.planner.inert) stages.push(maskingStage({ planner: m.planner, state, ...(m.text ? { text: m.text } : {}), key: ctx.maskingKey }));
+    // Near the target: gateway pids become real ones just before they leave, real ones gateway pids first thing on the way back.
+    stages.push(backendPidStage(pids, state));
     // Nearest the target: it sees what is really forwarded and the target's answers before any rewrite.
     stages.push(stateTracker(state));
     return stages;
@@ -176,6 +179,7 @@ class FrontendConnection {
   private session?: Session;
   private upstream?: UpstreamSession;
   private cancelProcessId?: number;
+  private pids?: BackendPids;
   private expiryTimer?: NodeJS.Timeout;
   /** Segments (Query, Sync, FunctionCall) sent to the target and not yet answered with ReadyForQuery. */
   private inFlight = 0;
@@ -392,10 +396,16 @@ class FrontendConnection {
     }
     this.upstream = upstream;
     // A cancel while a statement is held for approval cancels the approval; otherwise it goes to the target.
+    const owner = { target: `${connection.target.host}:${connection.target.port}`, identity: `${principal.iss}\0${principal.sub}`, realPid: upstream.backendKey.processId };
     const key = this.cancelKeys.issue({
       cancel: () => (this.ctx.approvals.cancelHeld(session, CLIENT_CANCEL) ? Promise.resolve() : cancelUpstream(connection, upstream.backendKey)),
-    });
+    }, owner);
     this.cancelProcessId = key.processId;
+    this.pids = {
+      own: { gateway: key.processId, real: owner.realPid },
+      realOf: (gatewayPid) => this.cancelKeys.realPid(gatewayPid, owner.target, owner.identity),
+      gatewayOf: (realPid) => this.cancelKeys.gatewayPid(realPid, owner.target),
+    };
 
     const hello: Buffer[] = [encode.authentication(AUTH.Ok)];
     for (const [name, value] of upstream.parameters) hello.push(encode.parameterStatus(name, value));
@@ -440,7 +450,7 @@ class FrontendConnection {
       },
       serverTypes: [MSG.ReadyForQuery],
     };
-    const stages = [watchSettings, watchInFlight, ...this.stages(session, connection, upstream, agent), watchTerminate];
+    const stages = [watchSettings, watchInFlight, ...this.stages(session, connection, upstream, agent, this.pids!), watchTerminate];
     const max = this.ctx.config().gateway.max_message_size;
     const client = this.socket;
     const server = upstream.socket;
