@@ -170,6 +170,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
   const maskingKey = loadOrCreateKey(config.dataDir, "masking.key");
   const approvalService = new ApprovalService({
     store, audit, logger, admins: () => config.identity.admins,
+    maxPendingPerIdentity: () => config.approvals.max_pending_per_identity,
     standing: { revoked: (p) => containment!.isRevoked(p), frozen: (c) => containment!.isFrozen(c) },
   });
   const heldLost = approvalService.recover();

@@ -109,6 +109,16 @@ export function guardConnections(server: Server, ctx: GatewayContext): Connectio
     // to close): after it, a later request cannot live on an earlier one's token, and before the
     // first authentication the deadline would end it anyway. Decided per request, when its answer's
     // headers are written, so pipelining cannot carry one request's token to another.
+    // An answer the client leaves unread (ended but not flushed) gets request_timeout, then its
+    // connection is closed: a token holder must not hold descriptors with answers nobody reads.
+    const end = res.end;
+    res.end = function (this: ServerResponse, ...args: unknown[]) {
+      const unread = setTimeout(() => { if (!res.writableFinished) req.socket.destroy(); }, gateway().request_timeout);
+      unread.unref();
+      res.once("finish", () => clearTimeout(unread));
+      res.once("close", () => clearTimeout(unread));
+      return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } as typeof res.end;
     const writeHead = res.writeHead;
     res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
       if (!authenticatedRequests.has(req)) this.shouldKeepAlive = false;

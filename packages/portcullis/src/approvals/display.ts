@@ -11,19 +11,27 @@
  * escapes, carriage return), format characters (bidirectional overrides, zero-width, soft hyphen,
  * tags), every default-ignorable code point (variation selectors, Hangul fillers), line and
  * paragraph separators, combining marks (which change how the character before them looks),
- * private-use and unassigned code points, and lone surrogates. Each can make the text an approver
- * reads differ from the bytes the grant covers.
+ * private-use and unassigned code points, lone surrogates, spaces other than the ASCII space
+ * (no-break, ideographic, braille blank). Each can make the text an approver reads differ from the
+ * bytes the grant covers.
  */
-const UNSAFE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\p{Cf}\p{Default_Ignorable_Code_Point}\p{Zl}\p{Zp}\p{M}\p{Co}\p{Cn}\p{Cs}]/gu;
+const UNSAFE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\p{Cf}\p{Default_Ignorable_Code_Point}\p{Zl}\p{Zp}\p{M}\p{Co}\p{Cn}\p{Cs}\u2800]|(?! )\p{Zs}/gu;
 
-/** A run of more blank lines than this is folded into one line that says how many there were. */
+/** A word with Latin letters: a letter of another script in it is a look-alike (`drу_run` with a Cyrillic у). */
+const WORD = /[\p{L}\p{N}_-]+/gu;
+const FOREIGN_IN_LATIN = /(?![\p{Script=Latin}\p{Script=Common}])\p{L}/gu;
+
+/** A run of more blank (or only-space) lines than this is folded into one line that says how many there were. */
 const MAX_BLANK_LINES = 2;
-const BLANK_RUN = new RegExp(`\\n{${MAX_BLANK_LINES + 2},}`, "g");
+const BLANK_RUN = new RegExp(`(?:\\n[ \\t]*){${MAX_BLANK_LINES + 2},}\\n`, "g");
+
+const escape = (c: string) => `\\u{${c.codePointAt(0)!.toString(16).padStart(4, "0")}}`;
 
 export function printable(text: string): string {
-  const escaped = text.replace(UNSAFE, (c) => `\\u{${c.codePointAt(0)!.toString(16).padStart(4, "0")}}`);
+  const escaped = text.replace(UNSAFE, escape)
+    .replace(WORD, (w) => (/[A-Za-z]/.test(w) ? w.replace(FOREIGN_IN_LATIN, escape) : w));
   // Screens of blank lines would push what follows (or the channel's own lines) out of sight.
-  return escaped.replace(BLANK_RUN, (run) => `\n\n[${run.length - 1} blank lines]\n`);
+  return escaped.replace(BLANK_RUN, (run) => `\n\n[${run.split("\n").length - 2} blank lines]\n`);
 }
 
 /**

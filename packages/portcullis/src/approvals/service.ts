@@ -44,6 +44,8 @@ export interface ApprovalServiceOptions {
   standing: ApprovalStanding;
   /** How often pending approvals are checked for expiry. */
   sweepMs?: number;
+  /** Approvals one identity may have pending at once (approvals.max_pending_per_identity). */
+  maxPendingPerIdentity?: () => number;
 }
 
 export interface ApprovalStanding {
@@ -77,6 +79,15 @@ export class ApprovalService extends EventEmitter {
       }
     }
     return n;
+  }
+
+  /** Whether `who` already has as many approvals pending as it may. */
+  atPendingLimit(who: Principal): boolean {
+    const max = this.o.maxPendingPerIdentity?.();
+    if (max === undefined) return false;
+    let pending = 0;
+    for (const a of this.list({ state: "pending" })) if (this.isRequester(a, who) && ++pending >= max) return true;
+    return false;
   }
 
   request(req: ApprovalRequest): Approval {

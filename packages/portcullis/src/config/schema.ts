@@ -321,6 +321,12 @@ const emailNotifier = z.object({
 const approvals = z.object({
   /** Base URL of the gateway's HTTP listener as approvers reach it (e-mail links); default: http://<gateway.http>. */
   public_url: z.url().optional(),
+  /**
+   * Approvals one identity may have pending at once (held and deferred). A held request keeps its
+   * body in memory, and a flood of requests would bury the approvals that matter: past the cap a
+   * request that needs approval is refused (HTTP 429, SQLSTATE PX004) until some are decided.
+   */
+  max_pending_per_identity: z.number().int().positive().default(20),
   /** Where approval requests are sent; the CLI and the admin API always work. */
   notify: z.array(z.object({
     webhook: webhookTarget.optional(),
@@ -401,7 +407,7 @@ export const configSchema = z.object({
   connections: z.array(connection).default([]),
   rules: z.array(rule).default([]),
   masking: z.array(maskingRule).default([]),
-  approvals: approvals.default({ notify: [] }),
+  approvals: approvals.default({ max_pending_per_identity: 20, notify: [] }),
   budgets: z.array(budget).default([]),
   alerts: z.array(alertChannel).default([]),
   detections: detections.default({ bulk_read_rows: 10_000, new_client_address_after: 30 * 86_400_000 }),

@@ -21,6 +21,8 @@ export interface RunOutcome {
 
 export type GateOutcome =
   | RunOutcome
+  /** The requester has approvals.max_pending_per_identity pending already: nothing was asked. */
+  | { kind: "limited"; message: string }
   | { kind: "defer"; approval: Approval }
   | { kind: "hold"; approval: Approval; settled: Promise<RunOutcome | { kind: "refused"; approval: Approval }> };
 
@@ -28,8 +30,12 @@ export interface GateRequest {
   session: Session;
   connection: string;
   rule: string;
-  /** The operation as recorded; `text` is masked for display by the gate. */
-  operation: Omit<ApprovalOperation, "display"> & { text: string };
+  /**
+   * The operation as recorded; `text` is masked for display by the gate. With `view`, the gate
+   * masks only what `view` passes to its masker (the agent's values), never the text around them:
+   * a detector's match must not reach across the display and hide what the approver decides on.
+   */
+  operation: Omit<ApprovalOperation, "display"> & { text: string; view?: (mask: (value: string) => string) => string };
   /** The operation's keys; the gate binds them to `rule`. */
   keys: OperationKeys;
   mode: ApprovalMode;
@@ -52,13 +58,16 @@ export class ApprovalGate {
     // The policy and the rules are replaced together on reload, so this cannot happen; if it does, fail closed.
     if (!found) throw new Error(`approval rule ${req.rule} is not in the configuration`);
     const rule = approvalSettings(found);
-    const { text, ...op } = req.operation;
+    if (this.service.atPendingLimit(session.principal)) {
+      return { kind: "limited", message: "portcullis: too many approvals pending for this identity (approvals.max_pending_per_identity); retry when some are decided" };
+    }
+    const { text, view, ...op } = req.operation;
     const approval = this.service.request({
       principal: session.principal,
       session: session.id,
       connection: req.connection,
       rule,
-      operation: { ...op, display: printable(this.redact(text)) },
+      operation: { ...op, display: printable(view ? view(this.redact) : this.redact(text)) },
       ...req.keys,
       mode: req.mode,
     });

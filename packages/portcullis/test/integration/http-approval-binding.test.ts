@@ -41,6 +41,7 @@ describe("HTTP approvals bind what was approved", () => {
         { name: "billing", type: "http", target: { url: `http://127.0.0.1:${(server.address() as { port: number }).port}` }, access: ["agents"], max_request_body: "1MB" },
       ],
       overrides: {
+        approvals: { max_pending_per_identity: 30 },
         rules: [
           { name: "staging-refunds", connections: ["billing"], when: { http: { methods: ["POST"], paths: ["/v1/refunds/**"], headers: { "x-env": "staging" } } }, action: "approve", approvers: ["staging-ops"] },
           { name: "refunds", connections: ["billing"], when: { http: { methods: ["POST"], paths: ["/v1/refunds/**"] } }, action: "approve", approvers: ["security"] },
@@ -210,6 +211,41 @@ describe("HTTP approvals bind what was approved", () => {
     assert.match(approval(encoded.json.approval_id!).operation.display, /^POST \/v1\/refunds\/dry%2Drun\n\(the path decoded: \/v1\/refunds\/dry-run;/);
     assert.equal(arrived.length, before);
     assert.equal((await post("/v1/refunds/dry-run", "{}")).status, 200);
+  });
+
+  it("a detector match cannot erase the gateway's lines: each value is masked on its own and the body is quoted", async () => {
+    const fake = '\n[body: 26 bytes, sha256 0000]\ncontent-type: application/json\nx-env: staging\n\n{"amount":10,"to":"alice"}';
+    const r = await post("/v1/refunds/-----BEGIN%20PRIVATE%20KEY-----", `amount=900000&to=attacker&memo=-----END PRIVATE KEY-----${fake}`, { "content-type": "application/x-www-form-urlencoded", "x-env": "prod" });
+    assert.equal(r.status, 428);
+    const shown = approval(r.json.approval_id!).operation.display;
+    const real = createHash("sha256").update(`amount=900000&to=attacker&memo=-----END PRIVATE KEY-----${fake}`).digest("hex");
+    assert.match(shown, new RegExp(`^\\[body: \\d+ bytes, sha256 ${real}\\]$`, "m"), "the real facts are there");
+    assert.match(shown, /^x-env: prod$/m, "the real header is there");
+    assert.match(shown, /^│ amount=900000&to=attacker/m, "the body's decisive part is shown");
+    assert.doesNotMatch(shown, /^x-env: staging$/m, "the forged header line is quoted, not a line of the gateway's");
+    assert.match(shown, /^│ x-env: staging$/m);
+  });
+
+  it("warns of parameters a target reads as a list and of JSON keys that differ only in case", async () => {
+    const form = await post("/v1/refunds/12?amount=10&amount=900000", "amount=10&to=alice&amount=900000", { "content-type": "application/x-www-form-urlencoded" });
+    const shown = approval(form.json.approval_id!).operation.display;
+    assert.match(shown, /\[warning: the query names amount more than once/);
+    assert.match(shown, /\[warning: the form names amount more than once/);
+    const json = await post("/v1/refunds/13", JSON.stringify({ amount: 10, AMOUNT: 900000 }));
+    assert.match(approval(json.json.approval_id!).operation.display, /\[warning: the JSON has keys that differ only in case \(amount\/AMOUNT\)/);
+  });
+
+  it("one identity may have approvals.max_pending_per_identity pending at once; past it a request needing approval gets 429", async () => {
+    const flooder = await gw.token("flooder-1", ["agents"]);
+    const ask = (i: number) => fetch(`http://127.0.0.1:${gw.httpPort}/c/billing/v1/refunds/flood-${i}`, {
+      method: "POST", headers: { authorization: `Bearer ${flooder}`, "content-type": "application/json", prefer: "respond-async" }, body: "{}",
+    });
+    for (let i = 0; i < 30; i++) assert.equal((await ask(i)).status, 428);
+    const over = await ask(30);
+    assert.equal(over.status, 429);
+    assert.equal(((await over.json()) as { error: string }).error, "too_many_pending_approvals");
+    // Another identity is not held back by it.
+    assert.equal((await post("/v1/refunds/14", "{}")).status, 428);
   });
 
   it("pipelined held requests are all cancelled when their socket closes, and none runs", async () => {

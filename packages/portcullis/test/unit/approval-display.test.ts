@@ -7,6 +7,8 @@ import { describe, it } from "node:test";
 import type { Approval } from "../../src/approvals/approval.js";
 import { clipped, printable, quotedBlock } from "../../src/approvals/display.js";
 import { slackMessage } from "../../src/approvals/notifiers/slack.js";
+import { loadSqlParser } from "../../src/policy/sql/classify.js";
+import { maskSqlValues } from "../../src/policy/sql/values.js";
 
 describe("approval display", () => {
   it("escapes terminal escapes, carriage returns, C1 controls, bidi overrides and invisible characters; keeps newlines, tabs and other text", () => {
@@ -25,6 +27,20 @@ describe("approval display", () => {
     assert.equal(printable(`a${"\n".repeat(80)}b`), "a\n\n[79 blank lines]\nb");
     assert.equal(printable("a\n\n\nb"), "a\n\n\nb");
     assert.equal(quotedBlock("POST /x\nApprove: https://evil.example/"), "│ POST /x\n│ Approve: https://evil.example/");
+  });
+
+  it("escapes look-alike letters of another script inside a Latin word, and spaces other than the ASCII one; folds lines of only spaces", () => {
+    assert.equal(printable('"dr\u0443_run":true'), '"dr\\u{0443}_run":true', "a Cyrillic у in a Latin word");
+    assert.equal(printable("Привет мир"), "Привет мир", "a word of one other script stays");
+    assert.equal(printable("true\u00a0 x\u3000y\u2800"), "true\\u{00a0} x\\u{3000}y\\u{2800}");
+    assert.equal(printable(`{"a":1,${"\n ".repeat(400)}"execute":true}`), '{"a":1,\n\n[399 blank lines]\n "execute":true}');
+  });
+
+  it("SQL shown to approvers is masked token by token: a detector cannot hide statements between two literals", async () => {
+    await loadSqlParser();
+    const sql = "SELECT '-----BEGIN PRIVATE KEY-----'; DELETE FROM customers; /* note */ SELECT 'é-----END PRIVATE KEY-----'";
+    assert.equal(maskSqlValues(sql, (v) => `[${v.length}]`), "SELECT [29]; DELETE FROM customers; [10] SELECT [28]");
+    assert.equal(maskSqlValues("selec 'x", (v) => `[${v}]`), "[selec 'x]", "text the scanner rejects is masked whole");
   });
 
   it("shortens only with a line that says how much is missing and where the whole is", () => {

@@ -224,7 +224,10 @@ export class HttpTargets {
         // A client already gone (a pipelined request behind a dead socket) asks nobody for approval.
         if (signal.aborted) throw new PortcullisError("E_PROTOCOL", "the client has gone");
         const unreadable = reading.kind === "undecidable" ? reading.reason : mcp?.unreadable;
-        durable = (await this.approve(session, connection, decision.rule!, { method, target: target.forward, judged: path, forwarded: opHeaders, body, ...(unreadable ? { unreadable } : {}) }, req)).durable;
+        durable = (await this.approve(session, connection, decision.rule!, {
+          method, target: target.forward, judged: path, forwarded: opHeaders, body,
+          ...(unreadable ? { unreadable } : {}), ...(reading.kind === "json" ? { json: reading.value } : {}),
+        }, req)).durable;
       }
     } catch (err) {
       // An MCP client hears a refusal of its tool call as a JSON-RPC error, not as a broken transport.
@@ -359,11 +362,12 @@ export class HttpTargets {
       session,
       connection: connection.name,
       rule,
-      operation: { type: "http", text: approvalText(request) },
+      operation: { type: "http", text: approvalText(request), view: (mask) => approvalText(request, mask) },
       keys: httpOperationKeys(request.method, request.target, headers, request.body),
       mode: defer ? "defer" : "hold",
     });
     if (outcome.kind === "run") return outcome.durable ? { durable: outcome.durable } : {};
+    if (outcome.kind === "limited") throw new Answer(429, { error: "too_many_pending_approvals", message: outcome.message });
     if (outcome.kind === "defer") throw new Answer(428, { error: "approval_required", approval_id: outcome.approval.id, rule });
     const settled = await outcome.settled;
     if (settled.kind === "run") return settled.durable ? { durable: settled.durable } : {};

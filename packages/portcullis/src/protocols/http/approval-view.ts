@@ -44,16 +44,23 @@ export interface ApprovedRequest {
   body: Buffer;
   /** Why the gateway could not read the body as every target would (json-body.ts), if it could not. */
   unreadable?: string;
+  /** The body as JSON, when it is. */
+  json?: unknown;
 }
 
-/** What the approver reads (before the gate masks sensitive values in it and escapes what is invisible). */
-export function approvalText(r: ApprovedRequest): string {
+/**
+ * What the approver reads, with `mask` applied to each of the agent's values on its own (the path,
+ * each header value, each body line), never to the gateway's lines: a detector's match cannot
+ * reach from one value into the facts and hide them. The body is quoted ("│ " before each line),
+ * so a body cannot pass lines of its own for the gateway's.
+ */
+export function approvalText(r: ApprovedRequest, mask: (value: string) => string = (v) => v): string {
   const { method, target, forwarded, body } = r;
-  const lines = [`${method} ${target}`];
+  const lines = [`${method} ${mask(target)}`];
   const path = target.split("?")[0]!;
-  if (r.judged !== path) lines.push(`(the path decoded: ${r.judged}; targets differ on whether they route the encoded or the decoded form)`);
+  if (r.judged !== path) lines.push(`(the path decoded: ${mask(r.judged)}; targets differ on whether they route the encoded or the decoded form)`);
   if (body.length > 0) lines.push(`[body: ${body.length} bytes, sha256 ${createHash("sha256").update(body).digest("hex")}]`);
-  if (body.length > 0 && r.unreadable && r.unreadable !== "it is not JSON") lines.push(`[warning: the gateway cannot read this body as every target would: ${r.unreadable}]`);
+  for (const w of warnings(r)) lines.push(`[warning: ${w}]`);
   const unbound: string[] = [];
   for (const name of Object.keys(forwarded).sort()) {
     if (perAttempt(name)) {
@@ -61,21 +68,63 @@ export function approvalText(r: ApprovedRequest): string {
       continue;
     }
     const value = forwarded[name]!;
-    lines.push(`${name}: ${SECRET_NAMED.test(name) ? `[not shown: ${Buffer.byteLength(value)} bytes]` : value}`);
+    lines.push(`${name}: ${SECRET_NAMED.test(name) ? `[not shown: ${Buffer.byteLength(value)} bytes]` : mask(value)}`);
   }
   if (unbound.length) lines.push(`(tracing headers, not bound: ${unbound.join(", ")})`);
-  return body.length === 0 ? lines.join("\n") : `${lines.join("\n")}\n\n${bodyText(forwarded, body)}`;
+  if (body.length === 0) return lines.join("\n");
+  const shown = bodyText(forwarded, body);
+  const quoted = shown.body === undefined ? [shown.note!] : [...shown.body.split("\n").map((l) => `│ ${mask(l)}`), ...(shown.note ? [shown.note] : [])];
+  return `${lines.join("\n")}\n\nbody:\n${quoted.join("\n")}`;
 }
 
-function bodyText(headers: Readonly<Record<string, string>>, body: Buffer): string {
+/** What could make the target read the request otherwise than the approver reads it. */
+function warnings(r: ApprovedRequest): string[] {
+  const out: string[] = [];
+  if (r.body.length > 0 && r.unreadable && r.unreadable !== "it is not JSON") out.push(`the gateway cannot read this body as every target would: ${r.unreadable}`);
+  const query = r.target.includes("?") ? r.target.slice(r.target.indexOf("?") + 1) : "";
+  const repeatedQuery = repeatedParams(query);
+  if (repeatedQuery.length) out.push(`the query names ${repeatedQuery.join(", ")} more than once: targets take the first, the last or a list`);
+  if (/^application\/x-www-form-urlencoded\b/i.test(r.forwarded["content-type"] ?? "")) {
+    const repeated = repeatedParams(r.body.toString("utf8"));
+    if (repeated.length) out.push(`the form names ${repeated.join(", ")} more than once: targets take the first, the last or a list`);
+  }
+  const folded = caseVariantKeys(r.json);
+  if (folded.length) out.push(`the JSON has keys that differ only in case (${folded.join(", ")}): case-insensitive binders read them as one`);
+  return out;
+}
+
+function repeatedParams(text: string): string[] {
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
+  for (const [k] of new URLSearchParams(text)) (seen.has(k) ? repeated : seen).add(k);
+  return [...repeated].slice(0, 5);
+}
+
+function caseVariantKeys(value: unknown, out: Set<string> = new Set()): string[] {
+  if (Array.isArray(value)) for (const v of value) caseVariantKeys(v, out);
+  else if (value !== null && typeof value === "object") {
+    const seen = new Map<string, string>();
+    for (const [k, v] of Object.entries(value)) {
+      const folded = k.toLowerCase();
+      if (seen.has(folded) && seen.get(folded) !== k) out.add(`${seen.get(folded)}/${k}`);
+      else seen.set(folded, k);
+      caseVariantKeys(v, out);
+    }
+  }
+  return [...out].slice(0, 5);
+}
+
+function bodyText(headers: Readonly<Record<string, string>>, body: Buffer): { body?: string; note?: string } {
   const contentType = headers["content-type"];
   const coding = (headers["content-encoding"] ?? "").trim().toLowerCase();
-  if (coding && coding !== "identity") return `[body in content coding ${coding}, not shown: ${body.length} bytes]`;
-  if (bodyKind(contentType) === "binary") return `[binary body (${contentType}), not shown: ${body.length} bytes]`;
+  if (coding && coding !== "identity") return { note: `[body in content coding ${coding}, not shown: ${body.length} bytes]` };
+  if (bodyKind(contentType) === "binary") return { note: `[binary body (${contentType}), not shown: ${body.length} bytes]` };
   // A target decodes the body in the charset it names (Express: any utf-*, UTF-7 included); shown as UTF-8 it would read otherwise.
   const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(contentType ?? "")?.[1]?.toLowerCase();
-  if (charset && charset !== "utf-8" && charset !== "utf8" && charset !== "us-ascii") return `[body in charset ${charset}, not shown: ${body.length} bytes]`;
-  if (body.length <= DISPLAYED_BODY_BYTES) return body.toString("utf8");
-  return `${body.subarray(0, DISPLAYED_BODY_BYTES).toString("utf8")}\n`
-    + `[body clipped for display: the first ${DISPLAYED_BODY_BYTES} of ${body.length} bytes are shown; approving covers all ${body.length} bytes]`;
+  if (charset && charset !== "utf-8" && charset !== "utf8" && charset !== "us-ascii") return { note: `[body in charset ${charset}, not shown: ${body.length} bytes]` };
+  if (body.length <= DISPLAYED_BODY_BYTES) return { body: body.toString("utf8") };
+  return {
+    body: body.subarray(0, DISPLAYED_BODY_BYTES).toString("utf8"),
+    note: `[body clipped for display: the first ${DISPLAYED_BODY_BYTES} of ${body.length} bytes are shown; approving covers all ${body.length} bytes]`,
+  };
 }

@@ -18,6 +18,7 @@ import type { ClassificationCache } from "../../policy/sql/cache.js";
 import { type StatementInfo, resolveExecute } from "../../policy/sql/classify.js";
 import { type PathWalk, type SearchPath, pathChangeOf } from "../../policy/sql/search-path.js";
 import type { Frame } from "./framer.js";
+import { maskSqlValues } from "../../policy/sql/values.js";
 import { MSG, type PgErrorSpec, decodeBind, decodeExecute, decodeParse, decodeQuery, encode, pgError } from "./messages.js";
 import type { MessageStage, Verdict } from "./relay.js";
 import type { PreparedStatement, Portal, Resolution, SessionState } from "./session-objects.js";
@@ -280,11 +281,12 @@ export function policyStage(deps: PolicyStageDeps): MessageStage {
       session,
       connection,
       rule: decision.rule!,
-      operation: { type: "sql", text: p.text, kinds: [...new Set(resolved.flatMap((s) => s.kinds))], tables: [...new Set(resolved.flatMap((s) => s.tables))] },
+      operation: { type: "sql", text: p.text, view: (mask) => maskSqlValues(p.text!, mask), kinds: [...new Set(resolved.flatMap((s) => s.kinds))], tables: [...new Set(resolved.flatMap((s) => s.tables))] },
       keys: sqlOperationKeys(p.text, p.params),
       mode: deps.approvalMode ?? "hold",
     });
     if (outcome.kind === "run") return whenDurable({ op: ticket.op, ...(outcome.durable ? { durable: outcome.durable } : {}) }, extended);
+    if (outcome.kind === "limited") return refuseWith("PX004", outcome.message, {}, extended);
     const id = outcome.approval.id;
     if (outcome.kind === "defer") {
       return refuseWith("PX001", `portcullis: approval required by rule ${decision.rule}: approval id ${id}`, { detail: `approval_id: ${id}` }, extended);
