@@ -140,6 +140,12 @@ describe("PostgreSQL wire details through the gateway, as from PostgreSQL", () =
       "SELECT set_config(name, 'LATIN1', false) FROM myschema.pg_settings WHERE name = 'x' /*p13*/",
       "SELECT set_config(n, 'LATIN1', false) FROM (SELECT name AS n FROM pg_settings WHERE name = 'client_encoding') s /*p14*/",
       "ALTER ROLE CURRENT_USER SET client_encoding = 'LATIN1' /*p15*/",
+      // A CTE (or a temp view) named pg_settings, a char(n) name that equals a protected one with trailing spaces.
+      "WITH pg_settings AS (SELECT 'standard_conforming_strings'::char(40) AS name) SELECT set_config(name, 'off', false) FROM pg_settings WHERE name = 'standard_conforming_strings ' /*p16*/",
+      "DO $$ BEGIN PERFORM 1 FROM (WITH pg_settings AS (SELECT 'client_encoding'::char(40) AS name) SELECT set_config(name, 'SJIS', false) FROM pg_settings WHERE name = 'client_encoding ') x; END $$ /*p17*/",
+      // A view over pg_settings is updatable: each row written through it is a set_config.
+      "CREATE TEMP VIEW settings_v AS SELECT * FROM pg_catalog.pg_settings /*p18*/",
+      "CREATE TEMP VIEW settings_w AS SELECT name, setting FROM pg_settings WHERE name LIKE 'standard%' /*p19*/",
     ]) {
       const r = await simpleQuery(conn, sql);
       assert.equal(r.error?.C, "42501", `${sql}: ${JSON.stringify(r.error)}`);
@@ -147,7 +153,7 @@ describe("PostgreSQL wire details through the gateway, as from PostgreSQL", () =
     }
     assert.deepEqual((await simpleQuery(conn, "SHOW client_encoding")).rows, [["UTF8"]]);
     conn.end();
-    for (let i = 1; i <= 15; i++) assert.ok(!targetLog().includes(`/*p${i}*/`), `p${i} reached the target`);
+    for (let i = 1; i <= 19; i++) assert.ok(!targetLog().includes(`/*p${i}*/`), `p${i} reached the target`);
   });
 
   it("one backend pid: BackendKeyData's agrees with pg_backend_pid() (aliased, cast, extended) and with the pid of the session's own notifications", async () => {
@@ -167,6 +173,19 @@ describe("PostgreSQL wire details through the gateway, as from PostgreSQL", () =
     // The real pid never shows in these answers.
     const real = Number((await simpleQuery(s.conn, "select pid from pg_stat_activity where backend_type = 'client backend' and query like '%pid_marker_x%'")).rows[0]?.[0]);
     assert.ok(Number.isInteger(real) && real !== s.processId && real <= 4_194_304);
+    s.conn.end();
+  });
+
+  it("the pid is rewritten only where it was asked for: not in table columns, not for a mention in a comment, not in other parameters", async () => {
+    const s = await rawLogin(gw.port, await gw.token("pid-4", ["agents"]));
+    const real = (await simpleQuery(s.conn, "select pid from pg_stat_activity where query like '%pid-4-marker%'")).rows[0]![0]!;
+    await simpleQuery(s.conn, `create temp table tp (id int, label text); insert into tp values (${real}, '${real}')`);
+    assert.deepEqual((await simpleQuery(s.conn, "select id, label, pg_backend_pid() from tp")).rows, [[real, real, String(s.processId)]], "table columns keep their values");
+    assert.deepEqual((await simpleQuery(s.conn, `select ${real} as n /* pg_backend_pid */`)).rows, [[real]], "a mention in a comment is not a call");
+    // A parameter that is not the pid argument of a signal function is not mapped.
+    await s.conn.write(Buffer.concat([parseMessage("", "select $1::text as v, pg_cancel_backend(0)"), bindWith([String(s.processId)]), executeMessage(""), syncMessage()]));
+    const out = await s.conn.readUntil("Z", 15_000, false);
+    assert.equal(out.find((m) => m.type === "D")!.body.toString("latin1", 6, 6 + String(s.processId).length), String(s.processId));
     s.conn.end();
   });
 

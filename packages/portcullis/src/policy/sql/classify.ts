@@ -15,7 +15,7 @@ import { type Node, isObj, strings, unwrap } from "./ast.js";
 import { codeBody, doBlockText, readPlpgsql } from "./code-bodies.js";
 import { type CallArgs, type DynamicCall, type Literal, dynamicCall, impliedCalls } from "./dynamic-functions.js";
 import { SIMPLE_KIND, type StatementKind } from "./kinds.js";
-import { type PinnedSetting, pinnedSetting, setConfigKeepsLexing, setKeepsLexing } from "./lexer-settings.js";
+import { setConfigKeepsLexing, setKeepsLexing } from "./lexer-settings.js";
 import type { SearchPathChange } from "./search-path.js";
 
 export interface TableName {
@@ -74,6 +74,11 @@ let loaded: Promise<void> | undefined;
 export function loadSqlParser(): Promise<void> {
   loaded ??= lpq.loadModule();
   return loaded;
+}
+
+/** pg_settings by name (unqualified, or in pg_catalog). */
+function isPgSettings(t: TableName): boolean {
+  return t.name.toLowerCase() === "pg_settings" && (t.schema === undefined || t.schema.toLowerCase() === "pg_catalog");
 }
 
 function rangeVarName(rv: Node): TableName {
@@ -194,8 +199,6 @@ class Collector {
   private readKind: StatementKind = "select";
   /** Inside a function's SET clause (CREATE/ALTER FUNCTION): a setting there applies while the function runs, not to the session. */
   private functionSettings = 0;
-  /** Inside a query's target list: the one setting name its pg_settings rows can have (lexer-settings.ts). */
-  private pinnedSetting: PinnedSetting | undefined;
   private depth = 0;
 
   /** @param text the statement's own SQL text (function bodies are re-parsed from it) */
@@ -292,7 +295,7 @@ class Collector {
     if (isObj(inner) && typeof inner.relname === "string") {
       const table = rangeVarName(inner);
       // A write to pg_settings is a set_config of every row it touches: lexer settings and the path included.
-      if (kind !== "ddl" && table.name.toLowerCase() === "pg_settings" && (table.schema === undefined || table.schema.toLowerCase() === "pg_catalog")) {
+      if (kind !== "ddl" && isPgSettings(table)) {
         this.info.changesLexing = true;
         this.info.setsSearchPath = "unknown";
       }
@@ -354,7 +357,7 @@ class Collector {
         // set_config('search_path', ...) can set anything, computed at run time.
         if (name.endsWith("set_config")) {
           this.info.setsSearchPath = "unknown";
-          if (!setConfigKeepsLexing(n.args, this.pinnedSetting)) this.info.changesLexing = true;
+          if (!setConfigKeepsLexing(n.args)) this.info.changesLexing = true;
         }
         // These run SQL text, or read relations, named by a value (dynamic-functions.ts).
         const d = dynamicCall(name.slice(name.lastIndexOf(".") + 1), callArgs(n.args));
@@ -400,17 +403,7 @@ class Collector {
             this.target("ddl", n.intoClause.rel);
           }
           if (!n.fromClause && !n.larg && !n.valuesLists) this.addAction({ kind: "select" });
-          // The setting name pg_settings rows carry reaches set_config in this query's target list only.
-          const outer = this.pinnedSetting;
-          try {
-            for (const [k, v] of Object.entries(n)) {
-              if (k === "withClause" || k === "intoClause") continue;
-              this.pinnedSetting = k === "targetList" ? pinnedSetting(n) : undefined;
-              this.walk(v);
-            }
-          } finally {
-            this.pinnedSetting = outer;
-          }
+          this.walkFields(n, ["withClause", "intoClause"]);
         }));
         return;
       case "InsertStmt":
@@ -517,12 +510,20 @@ class Collector {
         if (isObj(n.into)) this.target("ddl", n.into.rel);
         this.walk(n.query);
         return;
-      case "ViewStmt":
+      case "ViewStmt": {
         this.addKind("ddl");
         this.target("ddl", n.view);
         // The view's query reads these tables whenever the view is used.
+        const before = this.actions.length;
         this.walk(n.query);
+        // A view over pg_settings is updatable, and each row written through it is a set_config:
+        // settings would change where the gateway cannot see it (UPDATE v SET setting = ...).
+        if (this.actions.slice(before).some((a) => a.table && isPgSettings(a.table))) {
+          this.info.changesLexing = true;
+          this.info.setsSearchPath = "unknown";
+        }
         return;
+      }
       case "RuleStmt":
         this.addKind("ddl");
         this.target("ddl", n.relation);

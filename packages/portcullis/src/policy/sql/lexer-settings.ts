@@ -5,7 +5,7 @@
  * mean one statement to the gateway and another to the target. So they cannot be changed through
  * the gateway, and a session whose target reports other values is refused.
  */
-import { type Node, isObj, stringConstant, strings, unwrap } from "./ast.js";
+import { type Node, stringConstant } from "./ast.js";
 
 export const LEXER_SETTINGS = new Set(["standard_conforming_strings", "client_encoding", "backslash_quote"]);
 
@@ -50,58 +50,25 @@ export function setKeepsLexing(set: Node): boolean {
 }
 
 /**
- * Whether a set_config call leaves every lexer setting as the gateway reads it: the setting it
- * names is known (a string constant, or `name` pinned by the WHERE of a query over pg_settings,
- * `pinnedName`) and is not a lexer setting, or the value is a string constant safe for it.
+ * Values of restrict_nonsystem_relation_kind that pg_dump (15.8+) sets with
+ * `SELECT set_config(name, '<value>', false) FROM pg_settings WHERE name = 'restrict_nonsystem_relation_kind'`.
+ * PostgreSQL accepts neither for any lexer setting (no encoding is named so, neither is a boolean
+ * or a backslash_quote value), so whatever `name` turns out to be (a CTE or a temp view can shadow
+ * pg_settings, an operator can shadow `=`), such a call cannot change how SQL is read.
  */
-export function setConfigKeepsLexing(args: unknown, pinned: PinnedSetting | undefined): boolean {
-  const list = Array.isArray(args) ? args : [];
-  const first = unwrap(list[0]);
-  const name = stringConstant(list[0]) ?? (first?.[0] === "ColumnRef" && pinned && settingsNameColumn(first[1].fields, pinned.relation) ? pinned.name : undefined);
-  if (name === undefined) return false;
-  if (!LEXER_SETTINGS.has(name.toLowerCase())) return true;
-  const value = stringConstant(list[1]);
-  return value !== undefined && lexerSettingSafe(name, value);
-}
-
-/** `name`, or `<relation>.name` where relation is how the query names pg_settings (not an outer query's relation). */
-function settingsNameColumn(fields: unknown, relation: string): boolean {
-  const parts = strings(fields);
-  if (!Array.isArray(fields) || parts.length !== fields.length) return false;
-  return (parts.length === 1 && parts[0] === "name") || (parts.length === 2 && parts[0] === relation && parts[1] === "name");
-}
-
-/** The setting name every row of a query over pg_settings has, and the name the query gives pg_settings. */
-export interface PinnedSetting {
-  name: string;
-  relation: string;
-}
+const NO_LEXER_SETTING_ACCEPTS = new Set(["view, foreign-table", "view"]);
 
 /**
- * The one setting name a query over pg_settings can pass to set_config in its target list:
- * pg_dump's `SELECT set_config(name, '...', false) FROM pg_settings WHERE name = '...'`. Only when
- * the query reads pg_settings alone (no join, no set operation) and its WHERE is, or is a
- * conjunction containing, `name = 'constant'`: then every row the target list is computed for has
- * that name. A set_config in the WHERE itself is not covered (it may run before the filter).
+ * Whether a set_config call leaves every lexer setting as the gateway reads it: it names another
+ * setting as a string constant; or it gives a lexer setting its safe value; or, whatever it names,
+ * it gives a value no lexer setting accepts (pg_dump's). Decided by what the call can set, never
+ * by the query around it.
  */
-export function pinnedSetting(select: Node): PinnedSetting | undefined {
-  if (select.op !== undefined && select.op !== "SETOP_NONE") return undefined;
-  const from = Array.isArray(select.fromClause) ? select.fromClause : [];
-  const rel = from.length === 1 ? unwrap(from[0]) : undefined;
-  if (rel?.[0] !== "RangeVar" || rel[1].relname !== "pg_settings") return undefined;
-  if (rel[1].schemaname !== undefined && rel[1].schemaname !== "pg_catalog") return undefined;
-  const alias = isObj(rel[1].alias) && typeof rel[1].alias.aliasname === "string" ? rel[1].alias.aliasname : undefined;
-  const relation = alias ?? "pg_settings";
-  const where = unwrap(select.whereClause);
-  const conjuncts = where?.[0] === "BoolExpr" && where[1].boolop === "AND_EXPR" && Array.isArray(where[1].args) ? where[1].args : [select.whereClause];
-  for (const c of conjuncts) {
-    const eq = unwrap(c);
-    if (eq?.[0] !== "A_Expr" || eq[1].kind !== "AEXPR_OP" || strings(eq[1].name).join(".") !== "=") continue;
-    for (const [column, constant] of [[eq[1].lexpr, eq[1].rexpr], [eq[1].rexpr, eq[1].lexpr]] as const) {
-      const col = unwrap(column);
-      const value = stringConstant(constant);
-      if (col?.[0] === "ColumnRef" && settingsNameColumn(col[1].fields, relation) && value !== undefined) return { name: value, relation };
-    }
-  }
-  return undefined;
+export function setConfigKeepsLexing(args: unknown): boolean {
+  const list = Array.isArray(args) ? args : [];
+  const name = stringConstant(list[0]);
+  const value = stringConstant(list[1]);
+  if (name === undefined) return value !== undefined && NO_LEXER_SETTING_ACCEPTS.has(value);
+  if (!LEXER_SETTINGS.has(name.toLowerCase())) return true;
+  return value !== undefined && lexerSettingSafe(name, value);
 }

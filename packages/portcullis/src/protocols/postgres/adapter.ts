@@ -88,7 +88,7 @@ function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFact
     if (recording) stages.unshift(recording);
     if (!m.planner.inert) stages.push(maskingStage({ planner: m.planner, state, ...(m.text ? { text: m.text } : {}), key: ctx.maskingKey }));
     // Near the target: gateway pids become real ones just before they leave, real ones gateway pids first thing on the way back.
-    stages.push(backendPidStage(pids, state));
+    stages.push(backendPidStage(pids, state, (sql) => ctx.sqlCache.classify(sql).flatMap((i) => i.functions)));
     // Nearest the target: it sees what is really forwarded and the target's answers before any rewrite.
     stages.push(stateTracker(state));
     return stages;

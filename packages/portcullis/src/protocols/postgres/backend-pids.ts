@@ -9,14 +9,16 @@
  *   parameter of a bound statement) becomes the real pid of that session, when the session is the
  *   same identity's on the same target. Gateway pids lie above any real one (cancel-keys.ts), so
  *   one that is not mapped names no backend.
- * Only whole values equal to the real pid are rewritten (decimal text, or a 4- or 8-byte integer).
+ * Only whole values equal to the real pid are rewritten (decimal text, or a 4- or 8-byte integer),
+ * in computed columns (no table) of an integer or text type when the result was described, and
+ * only parameters the statement passes as the pid are mapped.
  */
 import { parseStatementTrees } from "../../policy/sql/classify.js";
 import { isObj, strings, unwrap } from "../../policy/sql/ast.js";
 import type { Frame } from "./framer.js";
 import { MSG, decodeBind, decodeQuery, encode } from "./messages.js";
 import type { MessageStage, Verdict } from "./relay.js";
-import { dataRowValues, encodeDataRow } from "./rows.js";
+import { dataRowValues, decodeRowDescription, encodeDataRow } from "./rows.js";
 import type { SessionState } from "./session-objects.js";
 
 export interface BackendPids {
@@ -28,15 +30,23 @@ export interface BackendPids {
   gatewayOf(realPid: number): number | undefined;
 }
 
-const T = { DataRow: 0x44, Notification: 0x41, ReadyForQuery: 0x5a, FunctionCall: 0x46 } as const;
+const T = {
+  DataRow: 0x44, Notification: 0x41, ReadyForQuery: 0x5a, FunctionCall: 0x46, RowDescription: 0x54, CommandComplete: 0x43, PortalSuspended: 0x73, EmptyQuery: 0x49,
+} as const;
 const ASKS_PID = /pg_backend_pid/i;
 const SIGNALS = /pg_(terminate|cancel)_backend/i;
 const SIGNAL_FUNCTIONS = new Set(["pg_terminate_backend", "pg_cancel_backend"]);
 
-export function backendPidStage(pids: BackendPids, state: SessionState<unknown>): MessageStage {
-  /** Per unanswered segment (each ends in one ReadyForQuery): whether it asks for pg_backend_pid(). */
+/** Result column types pg_backend_pid() can arrive as (int2/4/8, numeric, text, varchar). */
+const PID_TYPES = new Set([20, 21, 23, 1700, 25, 1043]);
+
+export function backendPidStage(pids: BackendPids, state: SessionState<unknown>, calls: (sql: string) => readonly string[]): MessageStage {
+  /** Per unanswered segment (each ends in one ReadyForQuery): whether it calls pg_backend_pid(). */
   const segments: boolean[] = [];
   let extended = false;
+  /** Columns of the current result that may carry the pid (undefined: the result was not described). */
+  let columns: boolean[] | undefined;
+  const asksPid = (sql: string) => ASKS_PID.test(sql) && calls(sql).some((f) => f === "pg_backend_pid" || f === "pg_catalog.pg_backend_pid");
 
   const asIs = (value: Buffer, from: number): number | undefined => {
     if (value.length > 0 && value.length <= 10 && /^\d+$/.test(value.toString("latin1"))) return Number(value.toString("latin1")) === from ? 0 : undefined;
@@ -60,6 +70,7 @@ export function backendPidStage(pids: BackendPids, state: SessionState<unknown>)
     const values = dataRowValues(frame);
     let changed = false;
     values.forEach((v, i) => {
+      if (columns && !columns[i]) return;
       const out = v && replaced(v, pids.own.real, pids.own.gateway);
       if (out) { values[i] = out; changed = true; }
     });
@@ -78,11 +89,11 @@ export function backendPidStage(pids: BackendPids, state: SessionState<unknown>)
   /** A Query whose signal calls name gateway pids, with those literals replaced by real pids. */
   const query = (frame: Frame): Verdict | undefined => {
     const sql = decodeQuery(frame);
-    segments.push(ASKS_PID.test(sql));
+    segments.push(asksPid(sql));
     if (!SIGNALS.test(sql)) return undefined;
     const bytes = Buffer.from(sql, "utf8");
     const edits: { at: number; length: number; to: number }[] = [];
-    for (const tree of parseStatementTrees(sql)) collectPidLiterals(tree, (at, value) => {
+    for (const tree of parseStatementTrees(sql)) collectPidArguments(tree, (at, value) => {
       const real = pids.realOf(value);
       const digits = String(value);
       if (real !== undefined && bytes.toString("latin1", at, at + digits.length) === digits) edits.push({ at, length: digits.length, to: real });
@@ -100,9 +111,12 @@ export function backendPidStage(pids: BackendPids, state: SessionState<unknown>)
     if ("wait" in r) return r.wait.then(() => bind(frame));
     const text = "known" in r ? r.known.text : undefined;
     if (text === undefined) return undefined;
-    if (ASKS_PID.test(text)) extended = true;
+    if (asksPid(text)) extended = true;
     if (!SIGNALS.test(text)) return undefined;
-    const out = mapBindValues(frame.raw, (v) => {
+    const params = new Set<number>();
+    for (const tree of parseStatementTrees(text)) collectPidArguments(tree, () => undefined, (n) => params.add(n));
+    if (params.size === 0) return undefined;
+    const out = mapBindValues(frame.raw, params, (v) => {
       const asNumber = v.length <= 10 && /^\d+$/.test(v.toString("latin1")) ? Number(v.toString("latin1")) : v.length === 4 ? v.readInt32BE(0) : v.length === 8 ? Number(v.readBigInt64BE(0)) : undefined;
       const real = asNumber !== undefined ? pids.realOf(asNumber) : undefined;
       return real !== undefined ? replaced(v, asNumber!, real) : undefined;
@@ -124,28 +138,34 @@ export function backendPidStage(pids: BackendPids, state: SessionState<unknown>)
       switch (frame.type) {
         case T.DataRow: return rows(frame);
         case T.Notification: return notification(frame);
-        default: segments.shift(); return undefined;
+        case T.RowDescription: columns = decodeRowDescription(frame).map((f) => f.tableOid === 0 && PID_TYPES.has(f.typeOid)); return undefined;
+        case T.ReadyForQuery: segments.shift(); columns = undefined; return undefined;
+        default: columns = undefined; return undefined; // the result ended
       }
     },
-    serverTypes: [T.DataRow, T.Notification, T.ReadyForQuery],
+    serverTypes: [T.DataRow, T.Notification, T.RowDescription, T.ReadyForQuery, T.CommandComplete, T.PortalSuspended, T.EmptyQuery],
   };
 }
 
-/** Integer constants given as the pid argument of pg_terminate_backend / pg_cancel_backend, with their byte offsets. */
-function collectPidLiterals(node: unknown, found: (at: number, value: number) => void): void {
-  if (Array.isArray(node)) { for (const n of node) collectPidLiterals(n, found); return; }
+/**
+ * The pid arguments of pg_terminate_backend / pg_cancel_backend: integer constants with their byte
+ * offsets (`literal`), and parameter numbers (`param`), also under a cast.
+ */
+function collectPidArguments(node: unknown, literal: (at: number, value: number) => void, param: (n: number) => void = () => undefined): void {
+  if (Array.isArray(node)) { for (const n of node) collectPidArguments(n, literal, param); return; }
   if (!isObj(node)) return;
   const w = unwrap(node);
   if (w?.[0] === "FuncCall" && SIGNAL_FUNCTIONS.has(strings(w[1].funcname).at(-1)?.toLowerCase() ?? "") && Array.isArray(w[1].args)) {
     let arg = unwrap(w[1].args[0]);
     if (arg?.[0] === "TypeCast") arg = unwrap(arg[1].arg);
-    if (arg?.[0] === "A_Const" && isObj(arg[1].ival) && typeof arg[1].ival.ival === "number" && typeof arg[1].location === "number") found(arg[1].location, arg[1].ival.ival);
+    if (arg?.[0] === "A_Const" && isObj(arg[1].ival) && typeof arg[1].ival.ival === "number" && typeof arg[1].location === "number") literal(arg[1].location, arg[1].ival.ival);
+    if (arg?.[0] === "ParamRef" && typeof arg[1].number === "number") param(arg[1].number);
   }
-  for (const v of Object.values(node)) collectPidLiterals(v, found);
+  for (const v of Object.values(node)) collectPidArguments(v, literal, param);
 }
 
-/** A Bind with each parameter value passed through `map` (undefined: unchanged); undefined when none changed. */
-function mapBindValues(raw: Buffer, map: (value: Buffer) => Buffer | undefined): Buffer | undefined {
+/** A Bind with the values of parameters `params` (1-based) passed through `map` (undefined: unchanged); undefined when none changed. */
+function mapBindValues(raw: Buffer, params: ReadonlySet<number>, map: (value: Buffer) => Buffer | undefined): Buffer | undefined {
   let off = 5;
   off = raw.indexOf(0, off) + 1;
   off = raw.indexOf(0, off) + 1;
@@ -160,7 +180,7 @@ function mapBindValues(raw: Buffer, map: (value: Buffer) => Buffer | undefined):
     off += 4;
     const value = len >= 0 ? raw.subarray(off, off + len) : undefined;
     off += Math.max(len, 0);
-    const out = value && map(value);
+    const out = value && params.has(i + 1) ? map(value) : undefined;
     if (out) changed = true;
     const v = out ?? value;
     const head = Buffer.alloc(4);
