@@ -146,6 +146,12 @@ describe("PostgreSQL wire details through the gateway, as from PostgreSQL", () =
       // A view over pg_settings is updatable: each row written through it is a set_config.
       "CREATE TEMP VIEW settings_v AS SELECT * FROM pg_catalog.pg_settings /*p18*/",
       "CREATE TEMP VIEW settings_w AS SELECT name, setting FROM pg_settings WHERE name LIKE 'standard%' /*p19*/",
+      // Wrappers: a function or an aggregate that calls set_config with what it is given, later and out of sight.
+      "CREATE FUNCTION g(a text, b text) RETURNS text IMMUTABLE LANGUAGE plpgsql AS $$ BEGIN RETURN set_config(a, b, false); END $$ /*p20*/",
+      "CREATE FUNCTION g2(a text, b text) RETURNS text LANGUAGE sql AS 'select set_config(a, b, false)' /*p21*/",
+      "CREATE FUNCTION g3(a text, b text) RETURNS text LANGUAGE sql RETURN set_config(a, b, false) /*p22*/",
+      "CREATE AGGREGATE agg(text, boolean) (SFUNC = set_config, STYPE = text, INITCOND = 'standard_conforming_strings') /*p23*/",
+      "CREATE OPERATOR ### (LEFTARG = text, RIGHTARG = text, FUNCTION = pg_catalog.set_config) /*p24*/",
     ]) {
       const r = await simpleQuery(conn, sql);
       assert.equal(r.error?.C, "42501", `${sql}: ${JSON.stringify(r.error)}`);
@@ -153,7 +159,23 @@ describe("PostgreSQL wire details through the gateway, as from PostgreSQL", () =
     }
     assert.deepEqual((await simpleQuery(conn, "SHOW client_encoding")).rows, [["UTF8"]]);
     conn.end();
-    for (let i = 1; i <= 19; i++) assert.ok(!targetLog().includes(`/*p${i}*/`), `p${i} reached the target`);
+    for (let i = 1; i <= 24; i++) assert.ok(!targetLog().includes(`/*p${i}*/`), `p${i} reached the target`);
+  });
+
+  it("text read differently under other settings cannot follow a Bind in the same segment (planning runs IMMUTABLE functions)", async () => {
+    const conn = await session("gateway");
+    await conn.write(Buffer.concat([
+      parseMessage("", "select upper('x') /*bind-first*/"), bindMessage("", ""),
+      parseMessage("s_after_bind", "select 'a\\' /*after-bind*/"), syncMessage(),
+    ]));
+    const msgs = await conn.readUntil("Z", 15_000, false);
+    const err = msgs.find((m) => m.type === "E");
+    assert.ok(err, "the Parse after a Bind is refused");
+    assert.equal(errorFields(err.body).C, "0A000");
+    assert.match(errorFields(err.body).M!, /unsettled-settings/);
+    assert.ok(!targetLog().includes("/*after-bind*/"));
+    assert.deepEqual((await simpleQuery(conn, "select 'usable'")).rows, [["usable"]]);
+    conn.end();
   });
 
   it("one backend pid: BackendKeyData's agrees with pg_backend_pid() (aliased, cast, extended) and with the pid of the session's own notifications", async () => {

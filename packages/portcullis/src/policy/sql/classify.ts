@@ -173,6 +173,15 @@ const FUNCTION_NAME_FIELDS: Record<string, string[]> = {
   CreateOpClassItem: ["name"],
 };
 
+/**
+ * DefineStmt options that name a function called later (aggregate transition and final functions,
+ * operator procedures and estimators, type I/O), written as a type name: `SFUNC = set_config`.
+ */
+const DEFINED_FUNCTION_OPTIONS = new Set([
+  "sfunc", "finalfunc", "combinefunc", "serialfunc", "deserialfunc", "msfunc", "minvfunc", "mfinalfunc",
+  "function", "procedure", "restrict", "join", "input", "output", "receive", "send", "typmod_in", "typmod_out", "analyze", "subscript",
+]);
+
 /** A function name from a name list or an ObjectWithArgs (wrapped or not). */
 function functionNameParts(v: unknown): string[] {
   if (Array.isArray(v)) return strings(v);
@@ -210,6 +219,15 @@ class Collector {
 
   private addAction(a: SqlAction): void {
     this.actions.push(this.explainOnly > 0 ? { ...a, kind: "explain" } : a);
+  }
+
+  /**
+   * A function wired into later, implicit calls (a trigger, a cast, an aggregate's SFUNC): its
+   * arguments are not this statement's to read, so a set_config there may set anything.
+   */
+  private wireFunction(names: string[]): void {
+    const name = this.addFunction(names);
+    if (name === "set_config" || name === "pg_catalog.set_config") this.info.changesLexing = true;
   }
 
   private addFunction(names: string[]): string {
@@ -613,7 +631,14 @@ class Collector {
       default: {
         const simple = SIMPLE_KIND[type];
         const kind: StatementKind | undefined = simple ?? (type.endsWith("Stmt") ? "ddl" : undefined);
-        for (const field of FUNCTION_NAME_FIELDS[type] ?? []) this.addFunction(functionNameParts(n[field]));
+        for (const field of FUNCTION_NAME_FIELDS[type] ?? []) this.wireFunction(functionNameParts(n[field]));
+        if (type === "DefineStmt" && Array.isArray(n.definition)) {
+          for (const d of n.definition) {
+            const opt = unwrap(d)?.[1];
+            const arg = unwrap(opt?.arg);
+            if (typeof opt?.defname === "string" && DEFINED_FUNCTION_OPTIONS.has(opt.defname.toLowerCase()) && arg?.[0] === "TypeName") this.wireFunction(strings(arg[1].names));
+          }
+        }
         if (!kind) { this.walkFields(n); return; }
         this.addKind(kind);
         const before = this.actions.length;
@@ -652,6 +677,8 @@ class Collector {
       inner.addKind("dynamic");
     }
     for (const f of inner.functions) this.functions.add(f);
+    // A body that may change a lexer setting does so whenever it is called, where no statement shows it.
+    if (inner.info.changesLexing) this.info.changesLexing = true;
     if (inner.kinds.has("unknown")) this.addKind("unknown");
     if (inner.kinds.has("dynamic")) {
       this.addKind("dynamic");

@@ -151,7 +151,7 @@ export class SessionState<M = unknown> {
   sent = 0;
   /** Segments the target has answered (ReadyForQuery seen). */
   done = 0;
-  /** Whether a statement has been sent to run in the current segment (an Execute before the Sync). */
+  /** Whether code may have run in the current segment: a Bind (planning folds IMMUTABLE calls) or an Execute before the Sync. */
   ranInSegment = false;
 
   private readonly path: SearchPathState;
@@ -254,6 +254,8 @@ export class SessionState<M = unknown> {
         const stmt = "known" in s ? s.known : undefined;
         const params = Buffer.from(frame.raw.subarray(5 + Buffer.byteLength(portal) + 1 + Buffer.byteLength(statement) + 1));
         this.pending.push({ on: "bind", segment, name: portal, entry: { text: stmt?.text ?? "", ...(stmt ? { statement: stmt } : {}), params, formats: bindResultFormats(frame), cursor: false, holdable: false } });
+        // Planning at Bind runs code too: an IMMUTABLE function with constant arguments is folded then.
+        this.ranInSegment = true;
         break;
       }
       case MSG.Close: {
