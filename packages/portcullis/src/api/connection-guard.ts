@@ -25,13 +25,6 @@ const TOO_MANY = Buffer.from(
   `HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
 );
 
-/** Per guarded connection: whether a request on it has authenticated, and what to do when one does. */
-interface GuardedConnection {
-  authenticated: boolean;
-  /** Leaves the unauthenticated counts and stops the deadline (once). */
-  onFirstAuthentication: () => void;
-}
-
 const timeoutBody = JSON.stringify({ error: "request_timeout", message: "portcullis: the request did not arrive within request_timeout" });
 const badRequestBody = JSON.stringify({ error: "bad_request", message: "portcullis: malformed HTTP request" });
 
@@ -50,7 +43,8 @@ export function listenerOptions(gateway: { request_timeout: number; authenticati
   };
 }
 
-const guarded = new WeakMap<Socket, GuardedConnection>();
+/** Per guarded connection: what its first authenticated request does (leave the unauthenticated counts, stop the deadline; idempotent). */
+const onAuthentication = new WeakMap<Socket, () => void>();
 const authenticatedRequests = new WeakSet<IncomingMessage>();
 
 /**
@@ -59,10 +53,7 @@ const authenticatedRequests = new WeakSet<IncomingMessage>();
  */
 export function requestAuthenticated(req: IncomingMessage): void {
   authenticatedRequests.add(req);
-  const conn = guarded.get(req.socket);
-  if (!conn || conn.authenticated) return;
-  conn.authenticated = true;
-  conn.onFirstAuthentication();
+  onAuthentication.get(req.socket)?.();
 }
 
 /** The guard of one listener: `clientError` answers what Node's parser refused (fastify's clientErrorHandler). */
@@ -100,7 +91,7 @@ export function guardConnections(server: Server, ctx: GatewayContext): Connectio
     }, gateway().authentication_timeout);
     deadline.unref();
     socket.once("close", () => clearTimeout(deadline));
-    guarded.set(socket, { authenticated: false, onFirstAuthentication: () => { clearTimeout(deadline); admission.authenticated(); } });
+    onAuthentication.set(socket, () => { clearTimeout(deadline); admission.authenticated(); });
     for (const listener of parse) listener.call(server, socket);
   });
   server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {

@@ -4,7 +4,7 @@
  * sessions were killed), and each action is audited by the core. A revoked admin is refused
  * before anything else (auth.ts), so a revocation cannot be lifted by the person it covers.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import type { GatewayContext } from "../core/context.js";
 import { REVOCATION_KINDS } from "../identity/revocations.js";
 import type { RevocationKind, Store } from "../store/store.js";

@@ -9,20 +9,21 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { type Server, request as httpRequest } from "node:http";
+import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { gzipSync } from "node:zlib";
 import { after, before, describe, it } from "node:test";
 import express from "express";
 import type { Approval } from "../../src/approvals/approval.js";
 import { startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+import { type LocalHttpTarget, listenLocal } from "../support/http-target.js";
 
 const APPROVER = (groups: string[]) => ({ sub: "approver-1", groups, iss: "dev", exp: 0, run: {} });
 
 describe("HTTP approvals bind what was approved", () => {
   let target: TestTarget;
   let gw: TestGateway;
-  let server: Server;
+  let server: LocalHttpTarget;
   const arrived: { url: string; headers: Record<string, unknown>; bytes: number }[] = [];
   let token = "";
 
@@ -33,12 +34,12 @@ describe("HTTP approvals bind what was approved", () => {
       arrived.push({ url: req.originalUrl, headers: req.headers, bytes: Buffer.isBuffer(req.body) ? req.body.length : 0 });
       res.json({ ran: req.originalUrl, env: req.headers["x-env"] ?? null });
     });
-    server = await new Promise<Server>((resolve) => { const s = app.listen(0, "127.0.0.1", () => resolve(s)); });
+    server = await listenLocal(app);
     target = await startTarget();
     gw = await startTestGateway({
       target,
       connections: [
-        { name: "billing", type: "http", target: { url: `http://127.0.0.1:${(server.address() as { port: number }).port}` }, access: ["agents"], max_request_body: "1MB" },
+        { name: "billing", type: "http", target: { url: server.url }, access: ["agents"], max_request_body: "1MB" },
       ],
       overrides: {
         approvals: { max_pending_per_identity: 30 },
@@ -55,7 +56,6 @@ describe("HTTP approvals bind what was approved", () => {
   after(async () => {
     await gw?.stop();
     await target?.stop();
-    server?.closeAllConnections();
     server?.close();
   });
 

@@ -9,19 +9,19 @@
  * and an oversized body (413, not a reset).
  */
 import assert from "node:assert/strict";
-import type { Server } from "node:http";
 import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
 import express from "express";
 import { startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+import { type LocalHttpTarget, listenLocal } from "../support/http-target.js";
 
 interface Received { method: string; url: string; body: unknown; headers?: string[] }
 
 describe("HTTP attacks against an Express target", () => {
   let target: TestTarget;
   let gw: TestGateway;
-  let server: Server;
+  let server: LocalHttpTarget;
   /** Every request that reached the app (recorded before any route), and every refund or payout that ran. */
   const arrived: Received[] = [];
   const ran: Received[] = [];
@@ -44,13 +44,13 @@ describe("HTTP attacks against an Express target", () => {
     // Every method reaches the JSON-RPC handler, as with app.all or app.use.
     app.all("/mcp", record);
     app.post("/v1/ops", record);
-    server = await new Promise<Server>((resolve) => { const s = app.listen(0, "127.0.0.1", () => resolve(s)); });
+    server = await listenLocal(app);
     target = await startTarget();
     gw = await startTestGateway({
       target,
       connections: [
-        { name: "billing", type: "http", target: { url: `http://127.0.0.1:${(server.address() as { port: number }).port}` }, access: ["agents"], max_request_body: "64KB" },
-        { name: "tools", type: "http", mcp: true, target: { url: `http://127.0.0.1:${(server.address() as { port: number }).port}` }, access: ["agents"] },
+        { name: "billing", type: "http", target: { url: server.url }, access: ["agents"], max_request_body: "64KB" },
+        { name: "tools", type: "http", mcp: true, target: { url: server.url }, access: ["agents"] },
       ],
       overrides: {
         rules: [
@@ -69,7 +69,6 @@ describe("HTTP attacks against an Express target", () => {
   after(async () => {
     await gw?.stop();
     await target?.stop();
-    server?.closeAllConnections();
     server?.close();
   });
 

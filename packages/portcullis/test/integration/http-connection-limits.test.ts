@@ -5,10 +5,11 @@
  * byte is parsed, and each is closed at authentication_timeout, while another source is served.
  */
 import assert from "node:assert/strict";
-import { type Server, createServer } from "node:http";
 import { type Socket, connect } from "node:net";
 import { after, before, describe, it } from "node:test";
+import { within } from "../support/wait.js";
 import { startTarget, startTestGateway, type TestGateway, type TestTarget } from "../support/gateway.js";
+import { type LocalHttpTarget, listenLocal } from "../support/http-target.js";
 import { METRICS_TOKEN, sampleValue } from "../support/metrics.js";
 
 const LIMITS = { authentication_timeout: "1500ms", request_timeout: "2500ms", max_unauthenticated_per_source: 6, max_unauthenticated: 40, max_connections: 100 };
@@ -56,12 +57,6 @@ function nextResponse(s: Socket): Promise<string> {
   });
 }
 
-/** What `p` gives, or "timed out" after `ms` (a test must fail, not hang, when the gateway keeps a socket). */
-function within<T>(ms: number, p: Promise<T>): Promise<T | "timed out"> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<"timed out">((resolve) => { timer = setTimeout(() => resolve("timed out"), ms); })]).finally(() => clearTimeout(timer));
-}
-
 const SCRAPE = `Authorization: Bearer ${METRICS_TOKEN}\r\n`;
 
 async function metricValue(port: number, name: string, labels: Record<string, string>): Promise<number> {
@@ -71,24 +66,22 @@ async function metricValue(port: number, name: string, labels: Record<string, st
 describe("HTTP listener connection limits", () => {
   let target: TestTarget;
   let gw: TestGateway;
-  let web: Server;
+  let web: LocalHttpTarget;
   const hits = (limit: string) => metricValue(gw.httpPort, "portcullis_connection_limit_hits_total", { protocol: "http", limit });
 
   before(async () => {
     target = await startTarget();
     // An HTTP target with an 8 MB answer (trickled request bodies never get this far).
-    web = createServer((_req, res) => { res.writeHead(200, { "content-type": "application/octet-stream" }); res.end(Buffer.alloc(8 * 1024 * 1024, 7)); });
-    await new Promise<void>((resolve) => web.listen(0, "127.0.0.1", resolve));
+    web = await listenLocal((_req, res) => { res.writeHead(200, { "content-type": "application/octet-stream" }); res.end(Buffer.alloc(8 * 1024 * 1024, 7)); });
     gw = await startTestGateway({
       target,
       gateway: LIMITS,
-      connections: [{ name: "web", type: "http", target: { url: `http://127.0.0.1:${(web.address() as { port: number }).port}` }, access: ["agents"] }],
+      connections: [{ name: "web", type: "http", target: { url: web.url }, access: ["agents"] }],
     });
   });
   after(async () => {
     await gw?.stop();
     await target?.stop();
-    web?.closeAllConnections();
     web?.close();
   });
 

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
+import { within } from "../support/wait.js";
 import {
   type RawPg, RawPg as Raw, bindMessage, errorFields, executeMessage, parseMessage, queryMessage, rawLogin, simpleQuery, startupPacket, syncMessage, terminateMessage, typed,
 } from "../support/raw-pg.js";
@@ -25,12 +26,6 @@ function bindWith(values: string[]): Buffer {
   }
   parts.push(Buffer.from([0, 0]));
   return typed("B", Buffer.concat(parts));
-}
-
-/** What `p` gives, or "timed out" after `ms` (a test must fail, not hang). */
-function within<T>(ms: number, p: Promise<T>): Promise<T | "timed out"> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<"timed out">((resolve) => { timer = setTimeout(() => resolve("timed out"), ms); })]).finally(() => clearTimeout(timer));
 }
 
 describe("PostgreSQL wire details through the gateway, as from PostgreSQL", () => {

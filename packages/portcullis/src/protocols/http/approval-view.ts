@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import { bodyKind } from "./body.js";
 
 /** Body text an approver is shown at most. */
-export const DISPLAYED_BODY_BYTES = 64 * 1024;
+const DISPLAYED_BODY_BYTES = 64 * 1024;
 
 /**
  * Tracing headers: random ids that differ on every attempt and that targets only log. A retry

@@ -16,7 +16,7 @@
 import { parseStatementTrees } from "../../policy/sql/classify.js";
 import { isObj, strings, unwrap } from "../../policy/sql/ast.js";
 import type { Frame } from "./framer.js";
-import { MSG, decodeBind, decodeQuery, encode } from "./messages.js";
+import { MSG, decodeBindNames, decodeQuery, encode } from "./messages.js";
 import type { MessageStage, Verdict } from "./relay.js";
 import { dataRowValues, decodeRowDescription, encodeDataRow } from "./rows.js";
 import type { SessionState } from "./session-objects.js";
@@ -106,7 +106,7 @@ export function backendPidStage(pids: BackendPids, state: SessionState<unknown>,
 
   /** A Bind of a statement that signals a backend: parameters that are gateway pids become real pids. */
   const bind = (frame: Frame): Verdict | undefined | Promise<Verdict | undefined> => {
-    const { statement } = decodeBind(frame);
+    const { statement } = decodeBindNames(frame);
     const r = state.statement(statement);
     if ("wait" in r) return r.wait.then(() => bind(frame));
     const text = "known" in r ? r.known.text : undefined;

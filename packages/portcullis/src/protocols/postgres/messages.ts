@@ -155,6 +155,12 @@ export function decodeBind(frame: Frame): Bind {
   return { portal, statement, paramCount, resultFormats };
 }
 
+/** The portal and statement names of a Bind, without walking its parameters (the relay's policy stage has validated it whole). */
+export function decodeBindNames(frame: Frame): { portal: string; statement: string } {
+  const [portal, next] = readCString(frame.raw, 5);
+  return { portal, statement: readCString(frame.raw, next)[0] };
+}
+
 export function decodeExecute(frame: Frame): { portal: string } {
   return { portal: readCString(frame.raw, 5)[0] };
 }
