@@ -1,21 +1,23 @@
 /**
  * node-postgres's own suites, run straight against a PostgreSQL and then through a gateway with
- * everything allowed (no masking; one rule allowing `unknown`): packages/pg's integration tests
- * file by file as its Makefile does (`node <file>`, exit code 0 = pass), and the mocha suites of
- * pg-pool, pg-cursor and pg-query-stream (test by test). Prints what passes direct but fails
- * through the gateway; docs/postgres.md lists what differs by design and why.
+ * everything allowed (bench/compat/gateway.ts): packages/pg's integration tests file by file as
+ * its Makefile does (`node <file>`, exit code 0 = pass), once with text results and once with
+ * binary results (pg's `defaults.binary`, set by a preloaded module: the suite's old `binary`
+ * argument is read by nothing any more), and the mocha suites of pg-pool, pg-cursor and
+ * pg-query-stream (test by test). Prints what passes direct but fails through the gateway;
+ * docs/postgres.md lists what differs by design and why.
  *
  *   node --import tsx bench/compat/node-postgres.ts <node-postgres checkout with node_modules installed>
  *
  * Fetches nothing: give it a checkout (git clone, then npm install in it).
  */
 import { spawn } from "node:child_process";
-import { readdirSync, statSync, mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { LocalPostgres } from "../../packages/portcullis/src/quickstart/local-postgres.js";
 import { UPSTREAM_PASSWORD, UPSTREAM_USER } from "../../packages/portcullis/test/support/gateway.js";
-import { launchBenchGateway } from "../lib/gateway.js";
+import { startAllowAllGateway } from "./gateway.js";
 
 const checkout = process.argv[2];
 if (!checkout) {
@@ -31,10 +33,18 @@ function walk(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : [join(dir, n)]));
 }
 
+const scratch = mkdtempSync(join(tmpdir(), "portcullis-node-postgres-"));
+/** Preloaded for the binary run: every client asks for binary results unless a test says otherwise. */
+const binaryPreload = join(scratch, "binary-results.cjs");
+writeFileSync(binaryPreload, `require(${JSON.stringify(join(checkout, "packages/pg/lib/defaults.js"))}).binary = true;\n`);
+
+type Mode = "text" | "binary";
+
 /** Runs one test file; its exit code (or "timeout") and the tail of its output. */
-function runFile(file: string, env: NodeJS.ProcessEnv): Promise<{ ok: boolean; out: string }> {
+function runFile(file: string, env: NodeJS.ProcessEnv, mode: Mode): Promise<{ ok: boolean; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [file], { cwd: join(checkout!, "packages/pg"), env, stdio: ["ignore", "pipe", "pipe"] });
+    const args = [...(mode === "binary" ? ["-r", binaryPreload] : []), file];
+    const child = spawn(process.execPath, args, { cwd: join(checkout!, "packages/pg"), env, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (c: Buffer) => { out = (out + c.toString()).slice(-4000); });
     child.stderr.on("data", (c: Buffer) => { out = (out + c.toString()).slice(-4000); });
@@ -43,11 +53,11 @@ function runFile(file: string, env: NodeJS.ProcessEnv): Promise<{ ok: boolean; o
   });
 }
 
-async function runAll(env: NodeJS.ProcessEnv): Promise<Map<string, { ok: boolean; out: string }>> {
+async function runAll(env: NodeJS.ProcessEnv, mode: Mode): Promise<Map<string, { ok: boolean; out: string }>> {
   const results = new Map<string, { ok: boolean; out: string }>();
   const queue = [...files];
   await Promise.all(Array.from({ length: PARALLEL }, async () => {
-    for (let f = queue.shift(); f; f = queue.shift()) results.set(relative(suite, f), await runFile(f, env));
+    for (let f = queue.shift(); f; f = queue.shift()) results.set(relative(suite, f), await runFile(f, env, mode));
   }));
   return results;
 }
@@ -81,26 +91,22 @@ function runMocha(pkg: string, env: NodeJS.ProcessEnv): Promise<Map<string, bool
 
 const user = { name: UPSTREAM_USER, password: UPSTREAM_PASSWORD };
 const pg = await LocalPostgres.start({ authMethod: "scram-sha-256", ssl: false, users: [user], databases: [{ name: "app", owner: UPSTREAM_USER }] });
-const dataDir = mkdtempSync(join(tmpdir(), "portcullis-compat-"));
-const gw = await launchBenchGateway({
-  gateway: { postgres: "127.0.0.1:0", data_dir: dataDir, log_level: "warn" },
-  identity: { dev_issuer: true },
-  // template1 too: gh-issues/130 connects to it by name (through the gateway, a database name is a connection's).
-  connections: ["app", "template1"].map((name) => ({ name, type: "postgres", target: { host: pg.host, port: pg.port, database: "app", tls: "disable" }, credentials: { username: UPSTREAM_USER, password: UPSTREAM_PASSWORD }, access: ["agents"] })),
-  rules: [{ name: "tools-may-do-anything", when: { sql: { statements: ["unknown"] } }, action: "allow" }],
-}, dataDir, "warn");
+// template1 too: gh-issues/130 connects to it by name (through the gateway, a database name is a connection's).
+const gw = await startAllowAllGateway(pg, ["app", "template1"].map((name) => ({ name, database: "app", username: UPSTREAM_USER, password: UPSTREAM_PASSWORD })));
 const address = gw.gw.addresses.postgres!;
 const base = { ...process.env, PGDATABASE: "app", PGHOST: "127.0.0.1", PGSSLMODE: "disable" };
 try {
   const directEnv = { ...base, PGPORT: String(pg.port), PGUSER: UPSTREAM_USER, PGPASSWORD: UPSTREAM_PASSWORD };
   const gatewayEnv = { ...base, PGPORT: String(address.port), PGUSER: "agent", PGPASSWORD: await gw.token("compat-1", ["agents"], 3600) };
-  const direct = await runAll(directEnv);
-  const through = await runAll(gatewayEnv);
-  const passed = (m: Map<string, { ok: boolean }>) => [...m.values()].filter((r) => r.ok).length;
-  process.stdout.write(`node-postgres packages/pg integration: ${files.length} files; direct ${passed(direct)} pass; through the gateway ${passed(through)} pass\n`);
-  for (const [f, r] of direct) {
-    if (r.ok && !through.get(f)!.ok) process.stdout.write(`\n--- passes direct, fails through the gateway: ${f}\n${through.get(f)!.out.slice(-1500)}\n`);
-    if (!r.ok) process.stdout.write(`(fails direct too: ${f})\n`);
+  for (const mode of ["text", "binary"] as const) {
+    const direct = await runAll(directEnv, mode);
+    const through = await runAll(gatewayEnv, mode);
+    const passed = (m: Map<string, { ok: boolean }>) => [...m.values()].filter((r) => r.ok).length;
+    process.stdout.write(`node-postgres packages/pg integration (${mode} results): ${files.length} files; direct ${passed(direct)} pass; through the gateway ${passed(through)} pass\n`);
+    for (const [f, r] of direct) {
+      if (r.ok && !through.get(f)!.ok) process.stdout.write(`\n--- passes direct, fails through the gateway: ${f}\n${through.get(f)!.out.slice(-1500)}\n`);
+      if (!r.ok) process.stdout.write(`(fails direct: ${f}; through the gateway it ${through.get(f)!.ok ? "passes" : "fails too"})\n`);
+    }
   }
   for (const pkg of Object.keys(MOCHA)) {
     const d = await runMocha(pkg, directEnv);
@@ -112,4 +118,5 @@ try {
 } finally {
   await gw.stop();
   await pg.stop();
+  rmSync(scratch, { recursive: true, force: true });
 }
