@@ -134,4 +134,25 @@ describe("masked data cannot be stored and read back", () => {
     assert.ok(seen.length > 20);
     for (const s of seen) assert.ok(!s.includes(SEED), `a masked value reached the agent: ${s}`);
   });
+
+  it("a function body cannot be read differently later: no table turns into a view over pg_settings to switch standard_conforming_strings off for one call", async () => {
+    // Read with standard_conforming_strings on (the gateway's reading, and PostgreSQL's while the
+    // setting holds), leak()'s body is one SELECT of two literals; read with it off, it is three
+    // statements, the second an INSERT of the masked column. Switching the setting off and back on
+    // within one Query leaves no ParameterStatus behind: the switch itself must be impossible.
+    const client = new pg.Client(gw.clientConfig(await gw.token()));
+    await client.connect();
+    await client.query("create table fake_settings as select * from pg_settings with no data");
+    await assert.rejects(
+      client.query(`create rule "_RETURN" as on select to fake_settings do instead select * from pg_settings`),
+      (e: Error & { code?: string }) => e.code === "42501" && /protected-setting/.test(e.message),
+    );
+    await client.query(String.raw`create function leak() returns void language sql as $f$ select '', ' ; insert into sink select secret from customers; select 1 --' $f$`);
+    await client.query("update fake_settings set setting = 'off' where name = 'standard_conforming_strings'; select leak(); update fake_settings set setting = 'on' where name = 'standard_conforming_strings'");
+    // Still an empty table: the UPDATEs touched no setting.
+    assert.equal((await direct.query("select relkind from pg_class where relname = 'fake_settings'")).rows[0].relkind, "r");
+    await client.end();
+    const stored = (await direct.query("select v from sink")).rows.map((r: { v: string }) => r.v);
+    assert.ok(!stored.some((v) => v.includes(SEED)), `a masked value was stored: ${stored.join(", ")}`);
+  });
 });

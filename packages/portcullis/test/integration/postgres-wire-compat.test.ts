@@ -122,6 +122,7 @@ describe("PostgreSQL wire details through the gateway, as from PostgreSQL", () =
 
   it("every other way of changing a protected setting is still refused, and never reaches the target", async () => {
     const conn = await session("gateway");
+    assert.equal((await simpleQuery(conn, "CREATE TABLE fake_settings AS SELECT * FROM pg_settings WITH NO DATA")).error, undefined);
     for (const sql of [
       "SET client_encoding = 'LATIN1' /*p1*/", "SET client_encoding TO DEFAULT /*p2*/", "RESET client_encoding /*p3*/", "SET standard_conforming_strings = off /*p4*/",
       "SELECT set_config('client_encoding', 'LATIN1', false) /*p5*/",
@@ -147,14 +148,20 @@ describe("PostgreSQL wire details through the gateway, as from PostgreSQL", () =
       "CREATE FUNCTION g3(a text, b text) RETURNS text LANGUAGE sql RETURN set_config(a, b, false) /*p22*/",
       "CREATE AGGREGATE agg(text, boolean) (SFUNC = set_config, STYPE = text, INITCOND = 'standard_conforming_strings') /*p23*/",
       "CREATE OPERATOR ### (LEFTARG = text, RIGHTARG = text, FUNCTION = pg_catalog.set_config) /*p24*/",
+      // An ON SELECT rule turns an empty table into a view (PostgreSQL 15): a view over pg_settings by another spelling.
+      `CREATE RULE "_RETURN" AS ON SELECT TO fake_settings DO INSTEAD SELECT * FROM pg_settings /*p25*/`,
+      `create rule "_RETURN" as on select to fake_settings do instead select name, setting from pg_catalog.pg_settings where name like 'backslash%' /*p26*/`,
     ]) {
       const r = await simpleQuery(conn, sql);
       assert.equal(r.error?.C, "42501", `${sql}: ${JSON.stringify(r.error)}`);
       assert.match(r.error!.M!, /protected-setting/, sql);
     }
     assert.deepEqual((await simpleQuery(conn, "SHOW client_encoding")).rows, [["UTF8"]]);
+    // The table the rules would have turned into a view is still a table, and the settings are as they must be.
+    assert.deepEqual((await simpleQuery(conn, "SELECT relkind FROM pg_class WHERE relname = 'fake_settings'")).rows, [["r"]]);
+    assert.deepEqual((await simpleQuery(conn, "SHOW backslash_quote")).rows, [["safe_encoding"]]);
     conn.end();
-    for (let i = 1; i <= 24; i++) assert.ok(!targetLog().includes(`/*p${i}*/`), `p${i} reached the target`);
+    for (let i = 1; i <= 26; i++) assert.ok(!targetLog().includes(`/*p${i}*/`), `p${i} reached the target`);
   });
 
   it("text read differently under other settings cannot follow a Bind in the same segment (planning runs IMMUTABLE functions)", async () => {

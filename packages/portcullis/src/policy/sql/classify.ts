@@ -302,6 +302,19 @@ class Collector {
     try { fn(); } finally { this.readKind = prev; }
   }
 
+  /**
+   * Walks a view's query. A view over pg_settings is updatable, and each row written through it is a
+   * set_config: settings would change where the gateway cannot see it (UPDATE v SET setting = ...).
+   */
+  private definesView(walkQuery: () => void): void {
+    const before = this.actions.length;
+    walkQuery();
+    if (this.actions.slice(before).some((a) => a.table && isPgSettings(a.table))) {
+      this.info.changesLexing = true;
+      this.info.setsSearchPath = "unknown";
+    }
+  }
+
   /** Visits the given fields of a node, skipping `skip`. */
   private walkFields(node: Node, skip: string[] = []): void {
     for (const [k, v] of Object.entries(node)) if (!skip.includes(k)) this.walk(v);
@@ -532,21 +545,17 @@ class Collector {
         this.addKind("ddl");
         this.target("ddl", n.view);
         // The view's query reads these tables whenever the view is used.
-        const before = this.actions.length;
-        this.walk(n.query);
-        // A view over pg_settings is updatable, and each row written through it is a set_config:
-        // settings would change where the gateway cannot see it (UPDATE v SET setting = ...).
-        if (this.actions.slice(before).some((a) => a.table && isPgSettings(a.table))) {
-          this.info.changesLexing = true;
-          this.info.setsSearchPath = "unknown";
-        }
+        this.definesView(() => this.walk(n.query));
         return;
       }
       case "RuleStmt":
         this.addKind("ddl");
         this.target("ddl", n.relation);
         // A rule's actions run on every matching event from now on: they count as work of this statement.
-        this.walk(n.actions);
+        // An ON SELECT rule ("_RETURN") turns an empty table into a view (PostgreSQL 15 still allows
+        // it): a view by another spelling, judged as one.
+        if (n.event === "CMD_SELECT") this.definesView(() => this.walk(n.actions));
+        else this.walk(n.actions);
         this.walk(n.whereClause);
         return;
       case "CreateFunctionStmt":
