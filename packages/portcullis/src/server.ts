@@ -149,6 +149,7 @@ export async function startGateway(initial: LoadedConfig, opts: GatewayOptions =
       : undefined),
     meter: (p, connection) => budgets.meterFor(p, connection),
     guard: { check: (session, tables) => containment!.check(session, tables) },
+    expiryGrace: () => config.identity.expiry_grace,
   });
   containment = new Containment({ store, sessions, revocations, alerts, audit, logger });
   const detections = new Detections(store, alerts, () => config, logger);

@@ -25,7 +25,7 @@ export type LimitName =
   | "request_timeout"
   | "max_buffered_bytes";
 
-export interface Admission {
+export interface ConnectionSlot {
   /** The connection proved who it is: it leaves the unauthenticated counts. Idempotent. */
   authenticated(): void;
   /** The connection closed. Idempotent. */
@@ -40,8 +40,8 @@ export class ConnectionLimits {
 
   constructor(private readonly caps: () => ConnectionCaps, private readonly onCount?: (total: number, unauthenticated: number) => void) {}
 
-  /** An admission, or the limit that refuses the connection. */
-  admit(remoteAddress: string | undefined): Admission | LimitName {
+  /** A slot for the connection, or the limit that refuses it. */
+  admit(remoteAddress: string | undefined): ConnectionSlot | LimitName {
     const caps = this.caps();
     const source = sourceKey(remoteAddress);
     const fromSource = this.perSource.get(source) ?? 0;

@@ -19,6 +19,7 @@ import type { AuditEntry } from "../audit/chain.js";
 import type { ErrorCode } from "../errors.js";
 import type { SessionMeter } from "./budgets.js";
 import type { Journal } from "./journal.js";
+import { SessionLifetime } from "./lifetime.js";
 
 /** One policy decision about one operation of a session: what recording and audit will store. */
 export interface DecisionEvent {
@@ -81,12 +82,15 @@ export interface SessionManagerOptions {
   /** The budgets that apply to a new session. */
   meter?: (p: Principal, connection: string) => SessionMeter;
   guard?: OperationGuard;
+  /** identity.expiry_grace: how long an operation running at the token's expiry may take to finish. */
+  expiryGrace?: () => number;
 }
 
 const PREPARE_ONLY: OperationTicket = { op: 0 };
 
-/** How a session the gateway ended is recorded: `revoked: …`, `frozen: …` or `killed: …` (what `--outcome` filters on). */
+/** How a session the gateway ended is recorded: `revoked: …`, `frozen: …`, `killed: …` or `token_expired` (what `--outcome` filters on). */
 export function endReasonFor(code: ErrorCode, reason: string): string {
+  if (code === "E_TOKEN_EXPIRED") return "token_expired";
   return `${code === "E_REVOKED" ? "revoked" : code === "E_FROZEN" ? "frozen" : "killed"}: ${reason}`;
 }
 
@@ -106,6 +110,8 @@ export class Session {
   heldApproval?: string;
   /** Budgets charged by this session's results; absent or empty: none apply. */
   meter?: SessionMeter;
+  /** Set once the session is open: its token's deadline. */
+  lifetime?: SessionLifetime;
   private closed = false;
 
   constructor(
@@ -141,6 +147,19 @@ export class Session {
   /** Ends the session in the wire's own way; the adapter then calls close(). */
   kill(reason: string, code: ErrorCode = "E_SESSION_KILLED"): void {
     if (!this.closed) this.manager.terminate(this, reason, code);
+  }
+
+  /**
+   * An operation starts running at the target (the protocol says when: a Query or Sync sent, a
+   * request forwarded); false once the token has expired, and then the session is being ended.
+   */
+  operationStarted(): boolean {
+    return this.lifetime?.begin() ?? true;
+  }
+
+  /** The operation the protocol last started has been answered (or cut short). */
+  operationFinished(): void {
+    this.lifetime?.finish();
   }
 
   /** Audits and records a policy decision. An allowed operation goes to the target only once `durable` resolves. */
@@ -181,10 +200,10 @@ export class Session {
     this.recorder?.record(event);
   }
 
-  private readonly endingHooks: (() => void)[] = [];
+  private readonly endingHooks: ((reason: string) => void)[] = [];
 
-  /** Runs just before the session's end is recorded (a stage flushing a result cut short). */
-  beforeEnd(hook: () => void): void {
+  /** Runs just before the session's end is recorded (a stage flushing a result cut short), with the end's reason. */
+  beforeEnd(hook: (reason: string) => void): void {
     this.endingHooks.push(hook);
   }
 
@@ -192,7 +211,8 @@ export class Session {
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    for (const hook of this.endingHooks) hook();
+    this.lifetime?.stop();
+    for (const hook of this.endingHooks) hook(reason);
     this.manager.onClosed(this, reason);
   }
 }
@@ -231,6 +251,8 @@ export class SessionManager extends EventEmitter {
       client: r.clientAddress, run: r.run, run_hints: r.runHints,
     });
     this.live.set(session.id, session);
+    // A session cannot outlive its token (SPEC §3), nor its issuer's max_token_age.
+    if (!session.isClosed) session.lifetime = new SessionLifetime(input.principal, this.o.expiryGrace ?? (() => 0), () => session.kill("token expired", "E_TOKEN_EXPIRED"));
     this.emit("opened", session);
     return session;
   }

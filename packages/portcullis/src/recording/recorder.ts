@@ -36,6 +36,11 @@ export class SessionRecorder implements ChunkSource {
     this.lines.push(JSON.stringify({ t: now - this.startedAt, ...event }));
   }
 
+  /** How much of one result may still be kept: its own cap, within what is left of the session's. */
+  get room(): number {
+    return Math.max(0, Math.min(this.caps.maxResultBytes, this.caps.maxSessionBytes - this.keptBytes));
+  }
+
   /** Reserves `n` bytes of the session's cap; false once it is spent. */
   reserve(n: number): boolean {
     if (this.keptBytes + n > this.caps.maxSessionBytes) return false;

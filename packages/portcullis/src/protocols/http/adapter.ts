@@ -16,8 +16,7 @@ import type { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream";
 import { Agent, type Dispatcher } from "undici";
 import type { HttpConnection } from "../../config/schema.js";
-import { authorizeConnection } from "../../core/access.js";
-import { clientAddressOf } from "../../core/login-refusals.js";
+import { Admission, type AgentEndpoint, endpointOf } from "../../core/admission.js";
 import type { GatewayContext } from "../../core/context.js";
 import { type Refusal, type Session, endReasonFor } from "../../core/sessions.js";
 import { bearerToken } from "../../identity/bearer.js";
@@ -71,8 +70,15 @@ class RpcAnswer extends Answer {
 export class HttpTargets {
   private readonly agents = new Map<string, { config: HttpConnection; agent: Agent }>();
   private readonly credentials = new CredentialInjector();
+  private readonly admission: Admission;
+  private readonly toTargetBytes;
+  private readonly toClientBytes;
 
-  constructor(private readonly ctx: GatewayContext) {}
+  constructor(private readonly ctx: GatewayContext) {
+    this.admission = new Admission(ctx);
+    this.toTargetBytes = ctx.metrics.bytes.labels("http", "to_target");
+    this.toClientBytes = ctx.metrics.bytes.labels("http", "to_client");
+  }
 
   register(app: FastifyInstance): void {
     void app.register(async (scope) => {
@@ -95,7 +101,7 @@ export class HttpTargets {
 
   private async handle(name: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     let session: Session | undefined;
-    const clientAddress = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? 0}`;
+    const client = endpointOf(req.socket);
     const abort = new AbortController();
     let endReason = "client_closed";
     // The agent leaving ends the request: the target's answer is no longer wanted.
@@ -111,31 +117,29 @@ export class HttpTargets {
     res.once("close", gone);
     req.socket.once("close", gone);
     try {
-      const principal = await this.authenticate(req, name);
-      const connection = this.authorize(principal, name, req);
-      this.ctx.containment.admitSession(principal, connection.name, clientAddress);
-      requestAuthenticated(req);
-      session = await this.ctx.sessions.open({
+      const principal = await this.authenticate(req, name, client);
+      const connection = this.admission.authorize("http", principal, name, client) as HttpConnection;
+      session = await this.admission.open({
         protocol: "http",
-        connection: connection.name,
+        connection,
         principal,
-        clientAddress,
+        client,
         runHints: runHintsOf(req.headers),
         terminate: (reason, code) => {
           endReason = endReasonFor(code, reason);
           abort.abort();
-          if (!res.headersSent) send(res, ...statusOf(code, "session ended"));
+          if (!res.headersSent) send(res, ...statusOf(code, code === "E_TOKEN_EXPIRED" ? "token expired" : "session ended"));
           else res.destroy();
         },
       });
-      this.ctx.detections.sessionOpened(session, req.socket.remoteAddress ?? "?");
+      requestAuthenticated(req);
       await this.proxy(session, connection, this.pathOf(req, connection), req, res, abort.signal);
       endReason = abort.signal.aborted ? endReason : "completed";
     } catch (err) {
       if (err instanceof RpcAnswer) send(res, 200, {}, err.text);
       else if (err instanceof Answer) send(res, err.status, err.body);
       else if (isPortcullisError(err)) {
-        if (err.code === "E_TOKEN_INVALID") this.ctx.metrics.authFailures.inc({ protocol: "http", reason: "E_TOKEN_INVALID" });
+        if (err.code === "E_PROTOCOL" || err.code === "E_MESSAGE_TOO_LARGE") this.ctx.metrics.protocolErrors.inc({ protocol: "http" });
         send(res, ...statusOf(err.code, err.code === "E_TOKEN_INVALID" ? "invalid token" : err.message));
       } else if (clientGone || req.destroyed) {
         this.ctx.logger.debug({ connection: name, err: (err as Error).message }, "http client left mid-request");
@@ -159,24 +163,10 @@ export class HttpTargets {
     }
   }
 
-  private async authenticate(req: IncomingMessage, name: string): Promise<Principal> {
+  private async authenticate(req: IncomingMessage, name: string, client: AgentEndpoint): Promise<Principal> {
     const token = bearerToken(req.headers.authorization);
     if (!token) throw new Answer(401, { error: "unauthorized", message: "a bearer token is required" });
-    try {
-      return await this.ctx.verifier.verify(token);
-    } catch (err) {
-      this.ctx.loginRefusals.record({ protocol: "http", connection: name, client: clientAddressOf(req.socket), reason: isPortcullisError(err) ? err.code : "E_TOKEN_INVALID" });
-      throw new PortcullisError("E_TOKEN_INVALID", "invalid token");
-    }
-  }
-
-  private authorize(principal: Principal, name: string, req: IncomingMessage): HttpConnection {
-    try {
-      return authorizeConnection(this.ctx.config(), principal, name, "http") as HttpConnection;
-    } catch (err) {
-      this.ctx.loginRefusals.record({ protocol: "http", connection: name, client: clientAddressOf(req.socket), reason: "E_ACCESS_DENIED", sub: principal.sub, iss: principal.iss });
-      throw err;
-    }
+    return this.admission.verify("http", name, token, client);
   }
 
   private async proxy(session: Session, connection: HttpConnection, target: TargetPath, req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
@@ -212,7 +202,7 @@ export class HttpTargets {
       action: decision.action,
       ...(decision.rule !== undefined ? { rule: decision.rule } : {}),
     });
-    if (requestText !== undefined) session.recordMessage({ e: "notice", text: `request body: ${clip(maskAs(masking, req.headers["content-type"], requestText), this.recordedBody())}` });
+    if (requestText !== undefined) session.recordMessage({ e: "notice", text: `request body: ${kept(session, maskAs(masking, req.headers["content-type"], requestText)).text}` });
     let durable = ticket.durable;
     try {
       if (ticket.refusal) throw refusalAnswer(ticket.refusal);
@@ -236,6 +226,17 @@ export class HttpTargets {
     }
     if (durable) await durable.catch(() => { throw new PortcullisError("E_AUDIT_UNAVAILABLE", "audit log unavailable; request refused (fail closed)"); });
 
+    // From here the request runs at the target until its answer has been sent on (or cut short).
+    if (!session.operationStarted()) throw new PortcullisError("E_TOKEN_EXPIRED", "token expired");
+    try {
+      await this.forward(session, connection, target, method, headers, body, masking, res, signal, ticket.op);
+    } finally {
+      session.operationFinished();
+    }
+  }
+
+  private async forward(session: Session, connection: HttpConnection, target: TargetPath, method: string, headers: Record<string, string | string[]>, body: Buffer, masking: HttpMasking, res: ServerResponse, signal: AbortSignal, op: number): Promise<void> {
+    const ticket = { op };
     const url = new URL(connection.target.url.replace(/\/+$/, "") + target.forward);
     await this.credentials.apply(connection, headers, url);
     const started = Date.now();
@@ -250,6 +251,7 @@ export class HttpTargets {
         signal,
         headersTimeout: connection.target.timeout,
       });
+      this.toTargetBytes.inc(body.length);
     } catch (err) {
       if (signal.aborted) throw err;
       throw new PortcullisError("E_UPSTREAM_UNAVAILABLE", `cannot reach the target of connection "${connection.name}" (${(err as { code?: string }).code ?? (err as Error).name})`);
@@ -276,6 +278,7 @@ export class HttpTargets {
         }
         bytes += (chunk as Buffer).length;
         await writeOut(res, chunk, this.writeDeadline());
+        this.toClientBytes.inc((chunk as Buffer).length);
       }
       res.end();
       session.recordResult({ e: "result", op: ticket.op, rows: [], row_count: 0, bytes, tag: String(upstream.statusCode), ms: Date.now() - started });
@@ -305,10 +308,12 @@ export class HttpTargets {
     }
     res.writeHead(upstream.statusCode, { ...responseHeadersForAgent(upstreamHeaders, ["content-length", "content-encoding"]), "content-length": String(out.length) });
     res.end(out);
+    this.toClientBytes.inc(out.length);
+    const keptText = kept(session, recorded);
     session.recordResult({
-      e: "result", op: ticket.op, rows: [[clip(recorded, this.recordedBody())]], row_count: 0, bytes: out.length,
+      e: "result", op: ticket.op, rows: [[keptText.text]], row_count: 0, bytes: out.length,
       tag: String(upstream.statusCode), ms: Date.now() - started,
-      ...(recorded.length > this.recordedBody() ? { truncated: true } : {}),
+      ...(keptText.truncated ? { truncated: true } : {}),
       sha256: createHash("sha256").update(out).digest("hex"),
     });
   }
@@ -322,7 +327,8 @@ export class HttpTargets {
     const hash = createHash("sha256");
     let bytes = 0;
     let recorded = "";
-    const cap = this.recordedBody();
+    // What the recording may keep of this body: recording.max_result_bytes, within what is left of max_session_bytes.
+    const cap = session.recorder?.room ?? 0;
     res.writeHead(upstream.statusCode, responseHeadersForAgent(headers, ["content-length", "content-encoding"]));
     const write = async (s: string) => {
       if (!s) return;
@@ -336,6 +342,7 @@ export class HttpTargets {
       bytes += buf.length;
       if (recorded.length < cap) recorded += s.slice(0, cap - recorded.length);
       await writeOut(res, buf, this.writeDeadline());
+      this.toClientBytes.inc(buf.length);
     };
     const source: AsyncIterable<Buffer> = decoders.length ? compose(upstream.body, decoders) : upstream.body;
     try {
@@ -348,6 +355,7 @@ export class HttpTargets {
       throw err;
     }
     res.end();
+    session.recorder?.reserve(recorded.length);
     session.recordResult({
       e: "result", op, rows: [[recorded]], row_count: 0, bytes, tag: String(upstream.statusCode), ms: Date.now() - started,
       ...(bytes > cap ? { truncated: true } : {}), sha256: hash.digest("hex"),
@@ -377,11 +385,6 @@ export class HttpTargets {
   /** How long a client may leave a chunk of its answer unread (gateway.request_timeout). */
   private writeDeadline(): number {
     return this.ctx.config().gateway.request_timeout;
-  }
-
-  /** How much of a body a recording keeps (recording.max_result_bytes). */
-  private recordedBody(): number {
-    return this.ctx.config().recording.max_result_bytes;
   }
 
   private agentFor(connection: HttpConnection): Agent {
@@ -467,8 +470,16 @@ function first(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function clip(s: string, max: number): string {
-  return s.length > max ? `${s.slice(0, max)}…` : s;
+/**
+ * What the recording keeps of a body: as much as recording.max_result_bytes allows, within what is
+ * left of the session's max_session_bytes (spent by what it keeps). Cut short, it ends in "…".
+ */
+function kept(session: Session, text: string): { text: string; truncated: boolean } {
+  const recorder = session.recorder;
+  if (!recorder) return { text: "", truncated: text.length > 0 };
+  const n = Math.min(text.length, recorder.room);
+  recorder.reserve(n);
+  return n < text.length ? { text: `${text.slice(0, n)}…`, truncated: true } : { text, truncated: false };
 }
 
 /** The body through its decoders, as one readable (errors of any stage end the iteration). */

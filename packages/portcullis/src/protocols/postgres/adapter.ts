@@ -6,13 +6,13 @@
  */
 import { createServer, type Server, type Socket } from "node:net";
 import { TLSSocket } from "node:tls";
-import { authorizeConnection } from "../../core/access.js";
+import { Admission, type AgentEndpoint, endpointOf } from "../../core/admission.js";
 import type { GatewayContext } from "../../core/context.js";
-import { type Admission, BufferBudget, ConnectionLimits, LimitReporter, SocketRefuser } from "../../core/connection-limits.js";
+import { BufferBudget, type ConnectionSlot, ConnectionLimits, LimitReporter, SocketRefuser } from "../../core/connection-limits.js";
 import { type Session, endReasonFor } from "../../core/sessions.js";
 import type { PostgresConnection } from "../../config/schema.js";
 import { type ErrorCode, PortcullisError, isPortcullisError } from "../../errors.js";
-import { RUN_CONTEXT_KEYS, type Principal, type RunContext, sessionDeadline } from "../../identity/principal.js";
+import { RUN_CONTEXT_KEYS, type Principal, type RunContext } from "../../identity/principal.js";
 import { CancelKeys } from "./cancel-keys.js";
 import { fatal, sqlstateFor } from "./errors.js";
 import { AUTH, MSG, decodeParameterStatus, decodePassword, decodeStartupPacket, encode } from "./messages.js";
@@ -41,9 +41,10 @@ const RESERVED_PARAMS = new Set(["user", "database", "replication"]);
 const TERMINATION: Partial<Record<ErrorCode, string>> = {
   E_REVOKED: "identity revoked",
   E_FROZEN: "connection frozen",
+  E_TOKEN_EXPIRED: "token expired",
 };
-/** setTimeout cannot wait longer than this. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A session ended at its token's expiry is told so in the gateway's own class (a login's bad token is 28P01). */
+const TERMINATION_SQLSTATE: Partial<Record<ErrorCode, string>> = { E_TOKEN_EXPIRED: "PX003" };
 
 export interface ListenAddress { host: string; port: number }
 
@@ -97,7 +98,7 @@ function defaultStages(ctx: GatewayContext, masking: MaskingRegistry): StageFact
 
 /** What the listener hands each connection to keep it within the gateway's limits. */
 interface ConnectionGuard {
-  admission: Admission;
+  slot: ConnectionSlot;
   budget: BufferBudget;
   reporter: LimitReporter;
 }
@@ -112,6 +113,7 @@ export class PostgresListener {
   private readonly budget: BufferBudget;
   private readonly reporter: LimitReporter;
   private readonly refuser = new SocketRefuser();
+  private readonly admission: Admission;
 
   constructor(
     private readonly ctx: GatewayContext,
@@ -119,6 +121,7 @@ export class PostgresListener {
     stages?: StageFactory,
   ) {
     this.masking = new MaskingRegistry(ctx.maskingKey);
+    this.admission = new Admission(ctx);
     this.stages = stages ?? defaultStages(ctx, this.masking);
     const gateway = () => ctx.config().gateway;
     const open = ctx.metrics.connectionsOpen;
@@ -137,17 +140,17 @@ export class PostgresListener {
     const server = createServer({ noDelay: true }, (socket) => {
       this.sockets.add(socket);
       socket.once("close", () => this.sockets.delete(socket));
-      const admission = this.limits.admit(socket.remoteAddress);
-      if (typeof admission === "string") {
-        this.reporter.hit(admission, socket.remoteAddress);
+      const slot = this.limits.admit(socket.remoteAddress);
+      if (typeof slot === "string") {
+        this.reporter.hit(slot, socket.remoteAddress);
         // What PostgreSQL answers when it is full; a client that sent an SSLRequest reads it too (libpq does).
         this.refuser.refuse(socket, fatal("53300", "sorry, too many clients already"));
         return;
       }
       // Counted until the descriptor is closed, however the connection ends.
-      socket.once("close", () => admission.release());
-      const guard = { admission, budget: this.budget, reporter: this.reporter };
-      new FrontendConnection(this.ctx, socket, this.address, this.cancelKeys, this.stages, guard).run();
+      socket.once("close", () => slot.release());
+      const guard = { slot, budget: this.budget, reporter: this.reporter };
+      new FrontendConnection(this.ctx, this.admission, socket, this.address, this.cancelKeys, this.stages, guard).run();
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -180,16 +183,12 @@ class FrontendConnection {
   private upstream?: UpstreamSession;
   private cancelProcessId?: number;
   private pids?: BackendPids;
-  private expiryTimer?: NodeJS.Timeout;
-  /** Segments (Query, Sync, FunctionCall) sent to the target and not yet answered with ReadyForQuery. */
-  private inFlight = 0;
-  /** The token expired while a statement was running: the session ends when it completes (or the grace runs out). */
-  private expiredInFlight = false;
   private ended = false;
   private clientTerminated = false;
   /** The handshake reader, until the session relays (its buffered bytes are handed to the relay). */
   private reader?: HandshakeReader;
   private readonly clientAddress: string;
+  private readonly client: AgentEndpoint;
   /** The one deadline over everything before authentication (gateway.authentication_timeout). */
   private preauthTimer?: NodeJS.Timeout;
   /** Set while the TLS handshake runs: a deadline then cannot be told in PostgreSQL's words. */
@@ -197,6 +196,7 @@ class FrontendConnection {
 
   constructor(
     private readonly ctx: GatewayContext,
+    private readonly admission: Admission,
     socket: Socket,
     private readonly listen: ListenAddress,
     private readonly cancelKeys: CancelKeys,
@@ -204,7 +204,8 @@ class FrontendConnection {
     private readonly guard: ConnectionGuard,
   ) {
     this.socket = socket;
-    this.clientAddress = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
+    this.client = endpointOf(socket);
+    this.clientAddress = `${this.client.host}:${this.client.port}`;
     socket.on("error", () => { /* reported through close; errors here are the client's network */ });
     // On the raw TCP socket, so it fires however far the handshake got (TLS wraps this socket).
     socket.once("close", () => this.finish("client_closed"));
@@ -292,7 +293,7 @@ class FrontendConnection {
   /** The agent proved who it is: the pre-authentication deadline and caps no longer apply. */
   private authenticated(): void {
     clearTimeout(this.preauthTimer);
-    this.guard.admission.authenticated();
+    this.guard.slot.authenticated();
   }
 
   /** The pre-authentication deadline passed: whatever the connection was doing (TLS handshake, startup, token), it ends. */
@@ -317,26 +318,12 @@ class FrontendConnection {
     }
     this.socket.write(encode.authentication(AUTH.CleartextPassword));
     const token = decodePassword(await this.reader!.readFrame(MSG.Password));
-    try {
-      return await this.ctx.verifier.verify(token);
-    } catch (err) {
-      // The agent learns only that the token is invalid; the reason goes to the log.
-      this.ctx.metrics.authFailures.inc({ protocol: "postgres", reason: isPortcullisError(err) ? err.code : "E_TOKEN_INVALID" });
-      this.ctx.loginRefusals.record({ protocol: "postgres", connection: database, client: this.clientAddress, reason: isPortcullisError(err) ? err.code : "E_TOKEN_INVALID" });
-      this.ctx.logger.info({ client: this.clientAddress, reason: (err as Error).message }, "postgres login refused: invalid token");
-      throw new PortcullisError("E_TOKEN_INVALID", "invalid token");
-    }
+    // The agent learns only that the token is invalid; the reason goes to the log.
+    return this.admission.verify("postgres", database, token, this.client);
   }
 
   private authorize(principal: Principal, database: string): PostgresConnection {
-    try {
-      return authorizeConnection(this.ctx.config(), principal, database, "postgres") as PostgresConnection;
-    } catch (err) {
-      this.ctx.metrics.authFailures.inc({ protocol: "postgres", reason: "E_ACCESS_DENIED" });
-      this.ctx.loginRefusals.record({ protocol: "postgres", connection: database, client: this.clientAddress, reason: "E_ACCESS_DENIED", sub: principal.sub, iss: principal.iss });
-      this.ctx.logger.info({ client: this.clientAddress, sub: principal.sub, connection: database }, "postgres login refused: no access");
-      throw err;
-    }
+    return this.admission.authorize("postgres", principal, database, this.client) as PostgresConnection;
   }
 
   private async connect(principal: Principal, connection: PostgresConnection, clientParams: Map<string, string>): Promise<void> {
@@ -356,14 +343,13 @@ class FrontendConnection {
       }
     }
 
-    this.ctx.containment.admitSession(principal, connection.name, this.clientAddress);
-    const session = await this.ctx.sessions.open({
+    const session = await this.admission.open({
       protocol: "postgres",
-      connection: connection.name,
+      connection,
       principal,
-      clientAddress: this.clientAddress,
+      client: this.client,
       runHints: runHints(options.gateway),
-      terminate: (reason, code) => this.terminate(sqlstateFor(code), TERMINATION[code] ?? `session terminated: ${reason}`, endReasonFor(code, reason)),
+      terminate: (reason, code) => this.terminate(TERMINATION_SQLSTATE[code] ?? sqlstateFor(code), TERMINATION[code] ?? `session terminated: ${reason}`, endReasonFor(code, reason)),
     });
     this.session = session;
     if (this.ended) {
@@ -371,10 +357,6 @@ class FrontendConnection {
       session.close("client_closed");
       return;
     }
-    this.ctx.metrics.sessionsTotal.inc({ protocol: "postgres", connection: connection.name });
-    this.ctx.metrics.sessionsActive.inc({ protocol: "postgres", connection: connection.name });
-    this.ctx.logger.info({ session: session.id, sub: principal.sub, connection: connection.name, client: this.clientAddress }, "postgres session opened");
-    this.ctx.detections.sessionOpened(session, this.socket.remoteAddress ?? "?");
 
     const upstream = await loginUpstream({
       connection,
@@ -412,7 +394,6 @@ class FrontendConnection {
     hello.push(encode.backendKeyData(key.processId, key.secretKey), encode.readyForQuery(upstream.readyStatus));
     this.socket.write(Buffer.concat(hello));
 
-    this.armExpiry(principal);
     this.relay(session, connection, upstream, { approvalMode });
   }
 
@@ -431,21 +412,13 @@ class FrontendConnection {
       },
       serverTypes: [MSG.ParameterStatus],
     };
-    // How many statements are running, for the token-expiry grace.
+    // Each segment (Query, Sync, FunctionCall) is an operation running until its ReadyForQuery: the
+    // core lets running ones finish within the token-expiry grace, and starts none after expiry.
     const watchInFlight: MessageStage = {
-      fromClient: () => {
-        if (this.expiredInFlight) {
-          // The token has expired: nothing new starts.
-          queueMicrotask(() => this.expire());
-          return { forward: [] };
-        }
-        this.inFlight++;
-        return undefined;
-      },
+      fromClient: () => (session.operationStarted() ? undefined : { forward: [] }),
       clientTypes: [MSG.Query, MSG.Sync, MSG.FunctionCall],
       fromServer: () => {
-        this.inFlight = Math.max(0, this.inFlight - 1);
-        if (this.expiredInFlight && this.inFlight === 0) queueMicrotask(() => this.expire());
+        session.operationFinished();
         return undefined;
       },
       serverTypes: [MSG.ReadyForQuery],
@@ -483,28 +456,6 @@ class FrontendConnection {
     server.on("error", () => { /* followed by close */ });
     if (clientRest && clientRest.length > 0) toServer.push(clientRest);
     if (upstream.leftover.length > 0) toClient.push(upstream.leftover);
-  }
-
-  /** A session cannot outlive its token (SPEC §3), nor its issuer's max_token_age. */
-  private armExpiry(principal: Principal): void {
-    const ms = sessionDeadline(principal) - Date.now();
-    if (ms > MAX_TIMER_MS) return;
-    this.expiryTimer = setTimeout(() => {
-      const grace = this.ctx.config().identity.expiry_grace;
-      if (grace > 0 && this.inFlight > 0) {
-        // A statement in flight may finish within the grace; nothing new starts.
-        this.expiredInFlight = true;
-        this.expiryTimer = setTimeout(() => this.expire(), grace);
-        this.expiryTimer.unref();
-        return;
-      }
-      this.expire();
-    }, Math.max(0, ms));
-    this.expiryTimer.unref();
-  }
-
-  private expire(): void {
-    this.terminate("PX003", "token expired", "token_expired");
   }
 
   private async cancel(processId: number, secretKey: number): Promise<void> {
@@ -575,7 +526,6 @@ class FrontendConnection {
   private finish(reason: string): void {
     if (this.ended) return;
     this.ended = true;
-    clearTimeout(this.expiryTimer);
     if (this.cancelProcessId !== undefined) this.cancelKeys.release(this.cancelProcessId);
     // The target closing (after the agent's Terminate, or on its own) closes the agent's socket at
     // once: a client that waits for the server's EOF after Terminate must not hang.
@@ -583,12 +533,7 @@ class FrontendConnection {
     if (reason === "upstream_closed" && this.clientTerminated) reason = "client_closed";
     if (reason === "client_closed") this.upstream?.socket.destroy();
     else this.upstream?.socket.end();
-    if (this.session) {
-      this.ctx.approvals.cancelHeld(this.session, "the session ended");
-      this.ctx.metrics.sessionsActive.dec({ protocol: "postgres", connection: this.session.record.connection });
-      this.session.close(reason);
-      this.ctx.logger.info({ session: this.session.id, reason }, "postgres session closed");
-    }
+    this.session?.close(reason);
   }
 }
 
